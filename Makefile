@@ -1,0 +1,30 @@
+# Two entry points: `make run` (the bot; the local playground when no token is set) and `make test`.
+# Both create .venv on first use and reuse it; it is rebuilt when pyproject.toml changes.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint validate bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m bot ask "How much was trade between China and Russia in 2023?"
+
+test: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m pytest
+
+validate: $(STAMP)
+	$(PY) -m bot validate
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.matching
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

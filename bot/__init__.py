@@ -1,0 +1,1 @@
+"""China–Russia relations facts bot: a curated, cited fact base and a Telegram bot that answers from it."""

@@ -1,0 +1,68 @@
+"""Command line: `python -m bot <command>`; parses arguments and hands off to the module that owns each command.
+
+Each command is implemented as `main_<name>(args) -> int` in the module named in COMMANDS and imported
+only when used, so `python -m bot validate` does not pay for importing python-telegram-bot.
+Exit status: 0 success, 1 a check failed (e.g. invalid knowledge), 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = {
+    "validate": "bot.facts:main_validate",
+    "facts": "bot.facts:main_facts",
+    "ask": "bot.ask:main_ask",
+    "run": "bot.app:main_run",
+    "digest": "bot.digest:main_digest",
+    "send-digest": "bot.broadcast:main_send_digest",
+    "unanswered": "bot.store:main_unanswered",
+    "playground": "bot.playground:main_playground",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="China–Russia New Year exchange facts bot")
+    parser.add_argument("--config", help="config file (default: config.yaml, or $BOT_CONFIG)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check the knowledge files; prints counts per kind or every problem")
+    p.add_argument("--knowledge", help="knowledge folder (default: from config)")
+    p.add_argument("--corpus", help="corpus folder (default: from config)")
+
+    p = sub.add_parser("facts", help="print the facts")
+    p.add_argument("--json", action="store_true", help="as a JSON array")
+    p.add_argument("--knowledge", help="knowledge folder (default: from config)")
+
+    p = sub.add_parser("ask", help="answer a question as the bot would")
+    p.add_argument("--json", action="store_true", help="print one JSON object per question")
+    p.add_argument("question", help="the question, or - to read one question per line from standard input")
+
+    sub.add_parser("run", help="run the Telegram bot (token from TELEGRAM_BOT_TOKEN)")
+
+    p = sub.add_parser("digest", help="print a year's New Year exchange digest")
+    p.add_argument("year", nargs="?", type=int, help="year of the exchange (default: the latest)")
+
+    p = sub.add_parser("send-digest", help="broadcast a year's digest to subscribers now")
+    p.add_argument("--year", type=int, help="year of the exchange (default: the latest)")
+
+    p = sub.add_parser("unanswered", help="list declined and low-confidence questions, grouped, most frequent first")
+    p.add_argument("--limit", type=int, default=50, help="groups to show (default 50)")
+
+    sub.add_parser("playground", help="run the local Bot API server, the bot and the web chat page")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    module_name, func_name = COMMANDS[args.command].split(":")
+    func = getattr(importlib.import_module(module_name), func_name)
+    try:
+        return int(func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # e.g. `python -m bot facts --json | head`
+        sys.stderr.close()
+        return 0
