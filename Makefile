@@ -12,8 +12,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# With a token: the real bot against Telegram. Without one: the local playground (own Bot API server,
+# the real bot pointed at it, and a web chat page).
 run: $(STAMP)
-	$(PY) -m bot ask "How much was trade between China and Russia in 2023?"
+	@if [ -n "$$TELEGRAM_BOT_TOKEN" ]; then exec $(PY) -m bot run; else exec $(PY) -m bot playground; fi
 
 test: $(STAMP)
 	$(PY) -m ruff check .

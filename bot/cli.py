@@ -14,6 +14,7 @@ import sys
 COMMANDS = {
     "validate": "bot.facts:main_validate",
     "facts": "bot.facts:main_facts",
+    "schema": "bot.facts:main_schema",
     "ask": "bot.ask:main_ask",
     "run": "bot.app:main_run",
     "digest": "bot.digest:main_digest",
@@ -35,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("facts", help="print the facts")
     p.add_argument("--json", action="store_true", help="as a JSON array")
     p.add_argument("--knowledge", help="knowledge folder (default: from config)")
+
+    p = sub.add_parser("schema", help="regenerate knowledge/schema.json from the fact model")
+    p.add_argument("--check", action="store_true", help="exit 1 if the file is out of date instead of writing it")
 
     p = sub.add_parser("ask", help="answer a question as the bot would")
     p.add_argument("--json", action="store_true", help="print one JSON object per question")

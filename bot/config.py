@@ -28,8 +28,9 @@ class ConfigError(Exception):
     """A config file or environment value that cannot be used; the message says which and why."""
 
 
-def env(name: str) -> dict[str, str]:
-    return {"env": name}
+def env(name: str, *, secret: bool = False) -> dict[str, object]:
+    """Field metadata: the overriding environment variable; secret ones may only come from it."""
+    return {"env": name, "secret": secret}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +38,7 @@ class WebhookConfig:
     listen: str = dataclasses.field(default="0.0.0.0", metadata=env("BOT_WEBHOOK_LISTEN"))
     port: int = dataclasses.field(default=8443, metadata=env("BOT_WEBHOOK_PORT"))
     url: str = dataclasses.field(default="", metadata=env("BOT_WEBHOOK_URL"))
-    secret_token: str = dataclasses.field(default="", metadata=env("BOT_WEBHOOK_SECRET"))
+    secret_token: str = dataclasses.field(default="", metadata=env("BOT_WEBHOOK_SECRET", secret=True))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,6 +143,8 @@ def _build(cls: type, data: Mapping[str, Any], environ: Mapping[str, str], base:
         var = f.metadata.get("env")
         if var and environ.get(var, "") != "":
             kwargs[f.name] = _coerce(environ[var], f.type, f"environment variable {var}", base)
+        elif f.name in data and f.metadata.get("secret"):
+            raise ConfigError(f"config key {key} is a secret: set it in the environment variable {var}, not in a file")
         elif f.name in data:
             kwargs[f.name] = _coerce(data[f.name], f.type, f"config key {key}", base)
     return cls(**kwargs)
