@@ -1,0 +1,395 @@
+"""Delivering a digest to every subscriber: resumable, idempotent, rate-limited; and the `send-digest` command.
+
+This module owns the broadcast engine. Every chat's progress lives in the store's delivery log and is
+committed around each message ("sending" before it, "sent" or the next part right after), so running a
+year's broadcast again sends nothing to chats that have it, and a run killed in the middle is finished by
+the next one with at most the in-flight message of a chat sent twice. Telegram's limits are kept by a
+token bucket for the overall rate, a pause of `per_chat_interval` between two messages to one chat, and a
+fixed number of concurrent senders. 429 waits the given retry_after (and holds the whole broadcast that
+long); 403 and 400 "chat not found" unsubscribe the chat with Telegram's reason; other errors are retried
+with exponential backoff up to `max_attempts`, then recorded as failed (the next run tries again). A lock
+row per year keeps two broadcasts of the same year (bot and CLI, say) from running at once. The engine
+takes any `telegram.Bot`, so the bot, the CLI and tests all use it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import itertools
+import logging
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from telegram import Bot, LinkPreviewOptions
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+
+from bot.config import BroadcastConfig
+from bot.store import DROPPED, FAILED, PENDING, SENDING, SENT, Mark, Store, process_owner
+
+log = logging.getLogger(__name__)
+
+LOCK_LEASE = dt.timedelta(seconds=60)  # a lock holder that has not beaten for this long is presumed dead
+MAX_THROTTLES = 20  # 429s tolerated for one chat in one run before it is recorded as failed
+BACKOFF_BASE, BACKOFF_CAP = 1.0, 60.0  # seconds; doubled per attempt, with jitter
+GONE_BAD_REQUESTS = ("chat not found", "user not found", "peer_id_invalid", "group chat was deactivated")
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    year: int
+    sent: int = 0  # chats that received the digest in this run
+    already: int = 0  # chats that had it before this run
+    unsubscribed: int = 0  # chats Telegram reported gone (blocked, deactivated, not found): now unsubscribed
+    failed: int = 0  # chats still without it after max_attempts (the next run tries again)
+    messages: int = 0  # messages sent (a long digest is several per chat)
+    throttled: int = 0  # 429 answers received
+    busy: str | None = None  # another broadcast of this year was running (its owner): nothing was done
+
+    def text(self) -> str:
+        if self.busy:
+            return f"Digest {self.year}: another broadcast of this year is running ({self.busy}); nothing sent."
+        return (
+            f"Digest {self.year}: sent {self.sent}, already had it {self.already}, "
+            f"unsubscribed {self.unsubscribed}, failed {self.failed}."
+        )
+
+
+class TokenBucket:
+    """At most `rate` acquisitions per second on average, bursts of at most `burst` (GCRA form of a token bucket).
+
+    Each caller reserves the next free slot and sleeps until it; `pause` pushes every later slot back.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int = 1,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.interval = 1.0 / rate
+        self.tolerance = self.interval * max(0, burst - 1)
+        self._clock, self._sleep = clock, sleep
+        self._tat = clock()  # theoretical arrival time of the next acquisition
+
+    async def acquire(self) -> None:
+        now = self._clock()
+        tat = max(self._tat, now)
+        start = tat - self.tolerance
+        self._tat = tat + self.interval
+        if start > now:
+            await self._sleep(start - now)
+
+    def pause(self, seconds: float) -> None:
+        """Nothing new starts for `seconds` (Telegram asked us to wait)."""
+        self._tat = max(self._tat, self._clock() + seconds + self.tolerance)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    chat_id: int
+    part: int  # index of the next part to send
+    attempts: int = 0  # failed attempts (other than 429) in this run
+    throttles: int = 0
+
+
+class _MarkWriter:
+    """Group commit: marks from concurrent senders are written together; each caller waits for its commit."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._pending: list[tuple[Mark, asyncio.Future[None]]] = []
+        self._wake = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name="delivery-log-writer")
+
+    async def write(self, mark: Mark) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((mark, future))
+        self._wake.set()
+        await future
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._pending = self._pending, []
+            if not batch:
+                continue
+            try:
+                await self._store.apply_marks([mark for mark, _ in batch])
+            except Exception as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+            else:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+
+    async def close(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+def retry_after_seconds(exc: RetryAfter) -> float:
+    """The wait Telegram asked for, in seconds."""
+    value = getattr(exc, "_retry_after", None)  # a timedelta; reading the public attribute warns about its type
+    if not isinstance(value, dt.timedelta):
+        value = dt.timedelta(seconds=float(exc.retry_after))  # type: ignore[arg-type]
+    return max(0.0, value.total_seconds())
+
+
+def backoff(attempt: int, rng: random.Random | None = None) -> float:
+    """Seconds to wait before retry number `attempt` (1-based): 1, 2, 4 ... capped, plus up to 25% jitter."""
+    delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
+    return delay * (1 + (rng or random).random() * 0.25)
+
+
+async def broadcast(
+    bot: Bot,
+    store: Store,
+    year: int,
+    parts: Sequence[str],
+    settings: BroadcastConfig,
+    *,
+    owner: str | None = None,
+    parse_mode: str = ParseMode.HTML,
+) -> Summary:
+    """Send `parts` (the messages of one digest, in order) to every active subscriber who lacks `year`'s digest."""
+    if not parts:
+        raise ValueError("nothing to send")
+    owner = owner or process_owner()
+    busy = await store.claim_broadcast(year, owner, LOCK_LEASE)
+    if busy is not None:
+        log.warning("digest %s: not sending, another broadcast of this year holds the lock (%s)", year, busy)
+        return Summary(year, busy=busy)
+    finished = False
+    heart = asyncio.create_task(_heartbeat(store, year, owner))
+    try:
+        summary = await _deliver(bot, store, year, list(parts), settings, parse_mode)
+        finished = True
+        return summary
+    finally:
+        heart.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heart
+        # Shielded: a cancelled broadcast must still release its lock.
+        with contextlib.suppress(Exception):
+            await asyncio.shield(store.release_broadcast(year, owner, finished))
+
+
+async def _heartbeat(store: Store, year: int, owner: str) -> None:
+    while True:
+        await asyncio.sleep(LOCK_LEASE.total_seconds() / 4)
+        try:
+            await store.heartbeat(year, owner)
+        except Exception:  # a missed beat is not fatal; the lease is four beats long
+            log.warning("digest %s: heartbeat failed", year, exc_info=True)
+
+
+async def _deliver(
+    bot: Bot, store: Store, year: int, parts: list[str], settings: BroadcastConfig, parse_mode: str
+) -> Summary:
+    plan = await store.plan(year)
+    counts = {"sent": 0, "unsubscribed": 0, "failed": 0, "messages": 0, "throttled": 0}
+    log.info("digest %s: %d to send, %d already have it", year, len(plan.todo), plan.already)
+    if not plan.todo:
+        return Summary(year, already=plan.already)
+
+    loop = asyncio.get_running_loop()
+    # Due continuations (a chat's next part, retries) go before chats not started yet, so a long digest's parts
+    # arrive a per-chat interval apart instead of a whole broadcast apart.
+    queue: asyncio.PriorityQueue[tuple[int, int, _Job]] = asyncio.PriorityQueue()
+    order = itertools.count()
+    outstanding = len(plan.todo)
+    done = asyncio.Event()
+    fatal: list[BaseException] = []
+    limiter = TokenBucket(settings.rate_per_second)
+    writer = _MarkWriter(store)
+    link_preview = LinkPreviewOptions(is_disabled=True)
+    last = len(parts) - 1
+
+    for row in plan.todo:
+        # A row left "sending" by a crash resends its in-flight part; a finished part is never resent.
+        queue.put_nowait((1, next(order), _Job(row.chat_id, min(row.parts_sent, last))))
+
+    def later(delay: float, job: _Job) -> None:
+        loop.call_later(max(0.0, delay), queue.put_nowait, (0, next(order), job))
+
+    def finish(outcome: str) -> None:
+        nonlocal outstanding
+        counts[outcome] += 1
+        outstanding -= 1
+        if outstanding == 0:
+            done.set()
+
+    async def handle(job: _Job) -> None:
+        chat, part = job.chat_id, job.part
+        await limiter.acquire()
+        await writer.write(Mark(chat, year, SENDING, part, attempt=True))
+        try:
+            await bot.send_message(chat, parts[part], parse_mode=parse_mode, link_preview_options=link_preview)
+        except RetryAfter as exc:
+            wait = retry_after_seconds(exc)
+            counts["throttled"] += 1
+            limiter.pause(wait)
+            if job.throttles + 1 >= MAX_THROTTLES:
+                await writer.write(Mark(chat, year, FAILED, part, error=f"rate limited {MAX_THROTTLES} times"))
+                finish("failed")
+                return
+            await writer.write(Mark(chat, year, PENDING, part, error=str(exc)))
+            later(max(wait, settings.per_chat_interval), dataclasses.replace(job, throttles=job.throttles + 1))
+        except Forbidden as exc:  # blocked by the user, user deactivated, kicked from the group
+            await _drop(writer, chat, year, part, exc)
+            finish("unsubscribed")
+        except ChatMigrated as exc:  # a group became a supergroup: follow it and resend there
+            reason = f"group moved to {exc.new_chat_id}"
+            await writer.write(Mark(chat, year, PENDING, part, error=reason))
+            if await store.move_chat(chat, exc.new_chat_id):
+                later(0, dataclasses.replace(job, chat_id=exc.new_chat_id))
+            else:  # the new chat is a subscriber of its own, delivered in its own right
+                await writer.write(Mark(chat, year, DROPPED, part, error=reason))
+                finish("unsubscribed")
+        except BadRequest as exc:  # a 400: either the chat is gone, or the message itself is wrong (no retry)
+            if any(gone in str(exc).lower() for gone in GONE_BAD_REQUESTS):
+                await _drop(writer, chat, year, part, exc)
+                finish("unsubscribed")
+            else:
+                log.error("digest %s: Telegram rejected the message for chat %s: %s", year, chat, exc)
+                await writer.write(Mark(chat, year, FAILED, part, error=f"{type(exc).__name__}: {exc}"))
+                finish("failed")
+        except InvalidToken as exc:  # nothing can be sent with this token: stop the broadcast
+            fatal.append(exc)
+            done.set()
+        except (NetworkError, TelegramError) as exc:  # 5xx, timeouts, connection errors: retry with backoff
+            attempts = job.attempts + 1
+            error = f"{type(exc).__name__}: {exc}"
+            if attempts >= settings.max_attempts:
+                log.warning("digest %s: giving up on chat %s after %d attempts: %s", year, chat, attempts, error)
+                await writer.write(Mark(chat, year, FAILED, part, error=error))
+                finish("failed")
+            else:
+                await writer.write(Mark(chat, year, PENDING, part, error=error))
+                later(max(backoff(attempts), settings.per_chat_interval), dataclasses.replace(job, attempts=attempts))
+        else:
+            counts["messages"] += 1
+            if part == last:
+                await writer.write(Mark(chat, year, SENT, part + 1))
+                finish("sent")
+            else:
+                await writer.write(Mark(chat, year, PENDING, part + 1))
+                later(settings.per_chat_interval, dataclasses.replace(job, part=part + 1, attempts=0))
+
+    async def worker() -> None:
+        while True:
+            _, _, job = await queue.get()
+            try:
+                await handle(job)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug or a database error: stop rather than spin
+                fatal.append(exc)
+                done.set()
+
+    workers = [asyncio.create_task(worker()) for _ in range(max(1, settings.concurrency))]
+    try:
+        await done.wait()
+    finally:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        await writer.close()
+    if fatal:
+        raise fatal[0]
+    summary = Summary(year, already=plan.already, **counts)
+    log.info("%s", summary.text())
+    return summary
+
+
+async def _drop(writer: _MarkWriter, chat: int, year: int, part: int, exc: TelegramError) -> None:
+    reason = f"Telegram: {exc}"
+    log.info("digest %s: chat %s is gone (%s); unsubscribed", year, chat, exc)
+    await writer.write(Mark(chat, year, DROPPED, part, error=reason, unsubscribe_reason=reason))
+
+
+async def send_digest(bot: Bot, store: Store, knowledge: Any, year: int, settings: BroadcastConfig) -> Summary:
+    """Compose `year`'s digest from the current facts and broadcast it. ValueError if the year has no exchange."""
+    from bot import digest
+
+    composed = digest.compose(knowledge, year)
+    if not composed.found:
+        raise ValueError(digest.render_plain(composed))
+    return await broadcast(bot, store, year, digest.render_parts(composed), settings)
+
+
+# --- python -m bot send-digest -----------------------------------------------------------------------------------
+
+
+def main_send_digest(args: argparse.Namespace) -> int:
+    """Broadcast a year's digest now through the configured Bot API, using the configured database."""
+    from telegram.request import HTTPXRequest
+
+    from bot import digest
+    from bot.app import setup_logging
+    from bot.config import ConfigError, bot_token, load_config
+    from bot.facts import KnowledgeError, load_knowledge
+
+    try:
+        config = load_config(getattr(args, "config", None))
+        token = bot_token()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(config, token)  # the bot's token-redacting logging; httpx quietened (its URLs hold the token)
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)  # at DEBUG it logs every database call
+    try:
+        knowledge = load_knowledge(config.knowledge_dir, config.corpus_dir)
+    except KnowledgeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    year = args.year if args.year is not None else digest.latest_year(knowledge)
+    composed = digest.compose(knowledge, year)
+    if not composed.found:
+        print(digest.render_plain(composed), file=sys.stderr)
+        return 2
+    parts = digest.render_parts(composed)
+
+    async def run() -> Summary:
+        from bot.store import open_store
+
+        request = HTTPXRequest(connection_pool_size=config.broadcast.concurrency + 4)
+        bot = Bot(token, base_url=config.telegram.api_base_url, request=request)
+        store = await open_store(config.database)
+        try:
+            async with bot:  # getMe: checks the token and that the Bot API answers
+                return await broadcast(bot, store, year, parts, config.broadcast)
+        finally:
+            await store.close()
+
+    try:
+        summary = asyncio.run(run())
+    except InvalidToken:
+        print("error: the Bot API rejected the token in TELEGRAM_BOT_TOKEN", file=sys.stderr)
+        return 2
+    except TelegramError as exc:
+        print(
+            f"error: the Bot API at {config.telegram.api_base_url} failed: {_redact(str(exc), token)}", file=sys.stderr
+        )
+        return 1
+    print(summary.text())
+    return 0 if summary.busy is None else 1
+
+
+def _redact(text: str, token: str) -> str:
+    return text.replace(token, "[REDACTED]") if token else text
