@@ -27,6 +27,7 @@ validate: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.matching
+	$(PY) -m benchmarks.broadcast
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -35,6 +35,7 @@ from telegram.ext import (
 
 from bot import handlers
 from bot.config import Config, ConfigError, bot_token, load_config
+from bot.updatelog import LoggingApplication
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +183,7 @@ def build_application(
     base_url = base_url or config.telegram.api_base_url
     application = (
         ApplicationBuilder()
+        .application_class(LoggingApplication)  # one log line per update: kind, outcome, latency
         .token(token)
         .base_url(base_url)
         .base_file_url(file_base_url(base_url))

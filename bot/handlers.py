@@ -55,11 +55,13 @@ from bot.telegram_text import (
     split_html,
     year_callback,
 )
+from bot.updatelog import note
 
 log = logging.getLogger(__name__)
 
 # bot_data keys
 CONFIG, KNOWLEDGE, INDEX, ON_UNANSWERED = "config", "knowledge", "index", "on_unanswered"
+ON_QUESTION = "on_question"  # hook(answer, chat_id) for every question: counts for /stats
 
 # The three example questions offered by /start (tests check the bot answers each of them).
 EXAMPLES = (
@@ -171,31 +173,33 @@ def fact_keyboard(facts: Sequence[Any], knowledge: Any) -> InlineKeyboardMarkup 
 
 
 async def notify_unanswered(context: ContextTypes.DEFAULT_TYPE, result: Any, chat_id: int | None) -> None:
-    """Hand a declined or low-confidence answer to the storage hook, if one is plugged in."""
-    if result.answered and not result.low_confidence:
-        return
-    hook = context.application.bot_data.get(ON_UNANSWERED)
-    if hook is None:
-        return
-    try:
-        outcome = hook(result, chat_id)
-        if inspect.isawaitable(outcome):
-            await outcome
-    except Exception:  # recording is best effort: the user already has their reply
-        log.exception("on_unanswered hook failed")
+    """Count every question, and hand a declined or low-confidence one to the storage hook, if plugged in."""
+    keys = [ON_QUESTION]
+    if not result.answered or result.low_confidence:
+        keys.append(ON_UNANSWERED)
+    for key in keys:
+        hook = context.application.bot_data.get(key)
+        if hook is None:
+            continue
+        try:
+            outcome = hook(result, chat_id)
+            if inspect.isawaitable(outcome):
+                await outcome
+        except Exception:  # recording is best effort: the user already has their reply
+            log.exception("%s hook failed", key)
 
 
 def _log_question(context: ContextTypes.DEFAULT_TYPE, chat_type: str, result: Any) -> None:
+    """Details for this update's log line (bot.updatelog); the question text only when configured."""
     config = context.application.bot_data.get(CONFIG)
-    text = f" text={result.question!r}" if config is not None and config.logging.log_message_text else ""
-    log.info(
-        "question chat=%s answered=%s score=%.0f facts=%s%s",
-        chat_type,
-        result.answered,
-        result.score,
-        ",".join(f.id for f in result.facts[:3]) or "-",
-        text,
-    )
+    fields: dict[str, Any] = {
+        "chat": chat_type,
+        "score": f"{result.score:.0f}",
+        "facts": ",".join(f.id for f in result.facts[:3]) or "-",
+    }
+    if config is not None and config.logging.log_message_text:
+        fields["text"] = repr(result.question)
+    note("answered" if result.answered else "declined", **fields)
 
 
 async def reply_to_question(
@@ -528,6 +532,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     config = context.application.bot_data.get(CONFIG)
     with_text = bool(config is not None and config.logging.log_message_text)
     error = context.error
+    note("error", error=type(error).__name__)
     if isinstance(error, Forbidden):  # the user blocked the bot or left the group: nothing to tell them
         log.info("cannot reach the user (%s): %s", error, describe_update(update, with_text))
         return

@@ -67,6 +67,7 @@ async def start(application: Application, now: dt.datetime | None = None) -> Non
         data[OWNS_STORE] = True
     store: Store = data[STORE]
     data.setdefault("on_unanswered", _recorder(store, config))
+    data.setdefault("on_question", _counter(store))
     schedule = Schedule.from_config(config.digest)
     job_queue = application.job_queue
     if job_queue is None:  # PTB installed without the job-queue extra
@@ -95,6 +96,15 @@ async def stop(application: Application) -> None:
     data = application.bot_data
     if data.pop(OWNS_STORE, False) and STORE in data:
         await data.pop(STORE).close()
+
+
+def _counter(store: Store) -> Any:
+    async def count(result: Any, chat_id: int | None) -> None:
+        await store.count_question(
+            answered=bool(result.answered), low_confidence=bool(getattr(result, "low_confidence", False))
+        )
+
+    return count
 
 
 def _recorder(store: Store, config: Config) -> Any:
@@ -261,6 +271,11 @@ def stats_text(stats: Stats, config: Config, now: dt.datetime | None = None) -> 
         f"({stats.unsubscribed} unsubscribed themselves, {stats.dropped} removed because Telegram reported "
         "the chat blocked, deactivated or gone)"
     ]
+    q = stats.questions
+    lines.append(
+        f"Questions: asked {q.asked}, answered {q.answered} ({q.low_confidence} with low confidence), "
+        f"declined {q.declined}"
+    )
     if not stats.years:
         lines.append("No digest has been sent yet.")
     for y in stats.years:
