@@ -4,11 +4,13 @@
 - `bot_config`: config.yaml without environment overrides, with a temporary database and no reload job.
 - `botapi`: a started `BotApiServer`; the test fails if the bot made any request the spec rejects.
 - `bot_app`: the Application from `bot.app.build_application`, initialised, post_init run, polling the server.
+- `running_app(config, base_url, **kwargs)`: the same as an async context manager, for tests with their own config.
 - `BOT_TOKEN`: the fake token the bot uses ("123456:TEST").
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -60,11 +62,12 @@ async def botapi() -> AsyncIterator:
         pytest.fail("the bot made requests the Bot API spec rejects:\n" + "\n".join(map(str, invalid)))
 
 
-@pytest.fixture
-async def bot_app(botapi, bot_config, knowledge, index) -> AsyncIterator:
+@contextlib.asynccontextmanager
+async def running_app(config, base_url: str, **kwargs) -> AsyncIterator:
+    """The real Application (bot.app.build_application) polling `base_url`, shut down cleanly on exit."""
     from bot.app import build_application
 
-    application = build_application(bot_config, BOT_TOKEN, base_url=botapi.base_url, knowledge=knowledge, index=index)
+    application = build_application(config, BOT_TOKEN, base_url=base_url, **kwargs)
     await application.initialize()
     await application.post_init(application)
     await application.start()
@@ -76,3 +79,9 @@ async def bot_app(botapi, bot_config, knowledge, index) -> AsyncIterator:
         await application.stop()
         await application.post_shutdown(application)
         await application.shutdown()
+
+
+@pytest.fixture
+async def bot_app(botapi, bot_config, knowledge, index) -> AsyncIterator:
+    async with running_app(bot_config, botapi.base_url, knowledge=knowledge, index=index) as application:
+        yield application

@@ -18,7 +18,7 @@ import pytest
 
 from bot.store import QuestionGroup, open_store
 from bot.unanswered import cluster_questions, format_clusters
-from tests.conftest import BOT_TOKEN, ROOT
+from tests.conftest import BOT_TOKEN, ROOT, running_app
 
 ADMIN = 4242
 TRADE_Q = "how much was trade in 2023"
@@ -75,15 +75,8 @@ async def test_a_failing_handler_is_logged_as_outcome_error(botapi, bot_app, mon
 
 
 async def test_stats_counts_questions_asked_answered_and_declined(botapi, bot_config, knowledge, index):
-    from bot.app import build_application
-
     config = dataclasses.replace(bot_config, admins=(ADMIN,))
-    app = build_application(config, BOT_TOKEN, base_url=botapi.base_url, knowledge=knowledge, index=index)
-    await app.initialize()
-    await app.post_init(app)
-    await app.start()
-    await app.updater.start_polling(poll_interval=0, timeout=1)
-    try:
+    async with running_app(config, botapi.base_url, knowledge=knowledge, index=index):
         await ask(botapi, 601, TRADE_Q)
         await ask(botapi, 601, "when did putin visit beijing")
         await ask(botapi, 601, "weather in paris tomorrow")
@@ -92,11 +85,6 @@ async def test_stats_counts_questions_asked_answered_and_declined(botapi, bot_co
         assert "declined 1" in reply["text"]
         refused = await ask(botapi, 601, "/stats")
         assert "Questions" not in refused["text"] and "only for the bot's administrators" in refused["text"]
-    finally:
-        await app.updater.stop()
-        await app.stop()
-        await app.post_shutdown(app)
-        await app.shutdown()
     store = await open_store(config.database)
     try:
         groups = await store.unanswered_groups()
@@ -169,8 +157,6 @@ async def test_unanswered_command_lists_recorded_questions_grouped(tmp_path: Pat
 @pytest.fixture
 async def live_app(botapi, bot_config, tmp_path):
     """The bot on a private copy of knowledge/ with a fast reload poll, and an admin."""
-    from bot.app import build_application
-
     shutil.copytree(ROOT / "knowledge", tmp_path / "knowledge")
     config = dataclasses.replace(
         bot_config,
@@ -178,18 +164,8 @@ async def live_app(botapi, bot_config, tmp_path):
         admins=(ADMIN,),
         reload=dataclasses.replace(bot_config.reload, interval=0.2),
     )
-    app = build_application(config, BOT_TOKEN, base_url=botapi.base_url)
-    await app.initialize()
-    await app.post_init(app)
-    await app.start()
-    await app.updater.start_polling(poll_interval=0, timeout=1)
-    try:
+    async with running_app(config, botapi.base_url) as app:
         yield app, tmp_path / "knowledge"
-    finally:
-        await app.updater.stop()
-        await app.stop()
-        await app.post_shutdown(app)
-        await app.shutdown()
 
 
 async def answer_until(botapi, chat_id: int, question: str, predicate, timeout: float = 10.0) -> dict:
