@@ -1,15 +1,20 @@
 """Delivering a digest to every subscriber: resumable, idempotent, rate-limited; and the `send-digest` command.
 
-This module owns the broadcast engine. Every chat's progress lives in the store's delivery log and is
-committed around each message ("sending" before it, "sent" or the next part right after), so running a
-year's broadcast again sends nothing to chats that have it, and a run killed in the middle is finished by
-the next one with at most the in-flight message of a chat sent twice. Telegram's limits are kept by a
-token bucket for the overall rate, a pause of `per_chat_interval` between two messages to one chat, and a
-fixed number of concurrent senders. 429 waits the given retry_after (and holds the whole broadcast that
-long); 403 and 400 "chat not found" unsubscribe the chat with Telegram's reason; other errors are retried
-with exponential backoff up to `max_attempts`, then recorded as failed (the next run tries again). A lock
-row per year keeps two broadcasts of the same year (bot and CLI, say) from running at once. The engine
-takes any `telegram.Bot`, so the bot, the CLI and tests all use it.
+This module owns the broadcast engine. Every chat's progress lives in the store's delivery log, written by
+group commit: a message goes out only after its chat's "sending" mark is committed (claimed in batches a
+few milliseconds ahead of the senders), and its outcome ("sent", or the next part) joins the next commit,
+at most LOG_LINGER later. So running a year's broadcast again sends nothing to chats that have it, and a
+run killed in the middle (kill -9 included) is finished by the next one with nobody missed and at most one
+message per chat sent twice: the one that was in flight, or delivered in the last few milliseconds before
+the kill without its outcome committed (at 900 messages/s, a handful of chats). Only chats whose row says
+"sending" can get a duplicate. Telegram's limits are kept by a token bucket for the overall rate, a pause
+of `per_chat_interval` between two messages to one chat, and a fixed number of concurrent senders. 429
+waits the given retry_after (and holds the whole broadcast that long); 403 and 400 "chat not found"
+unsubscribe the chat with Telegram's reason; other errors are retried with exponential backoff up to
+`max_attempts`, then recorded as failed (the next run tries again). A lock row per year keeps two
+broadcasts of the same year (bot and CLI, say) from running at once. The engine takes any `telegram.Bot`
+(sending with `do_api_request`), so the bot, the CLI and tests all use it; the CLI's Bot uses the lean
+HTTP backend of `bot.http`.
 """
 
 from __future__ import annotations
@@ -21,24 +26,32 @@ import dataclasses
 import datetime as dt
 import itertools
 import logging
+import math
 import random
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from telegram import Bot, LinkPreviewOptions
+from telegram import Bot
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 
 from bot.config import BroadcastConfig
-from bot.store import DROPPED, FAILED, PENDING, SENDING, SENT, Mark, Store, process_owner
+from bot.store import DROPPED, FAILED, PENDING, SENDING, SENT, Mark, Plan, Store, process_owner
 
 log = logging.getLogger(__name__)
 
 LOCK_LEASE = dt.timedelta(seconds=60)  # a lock holder that has not beaten for this long is presumed dead
 MAX_THROTTLES = 20  # 429s tolerated for one chat in one run before it is recorded as failed
 BACKOFF_BASE, BACKOFF_CAP = 1.0, 60.0  # seconds; doubled per attempt, with jitter
+CLAIM_AHEAD = 0.02  # seconds of sends whose "sending" marks are committed ahead of the senders
+LOG_LINGER = 0.005  # seconds a delivered message's mark may wait to share a commit with others
+# Sent with Bot.do_api_request: the answer is not built into a telegram.Message (a digest message has ~34
+# entities; building it cost more CPU than the whole HTTP exchange), and PTB still raises RetryAfter, Forbidden,
+# BadRequest ... from error answers. Lower case because Bot API method names are case-insensitive and PTB warns
+# on every do_api_request call naming a method it has its own function for.
+SEND_MESSAGE = "sendmessage"
 GONE_BAD_REQUESTS = ("chat not found", "user not found", "peer_id_invalid", "group chat was deactivated")
 
 
@@ -103,43 +116,66 @@ class _Job:
     throttles: int = 0
 
 
-class _MarkWriter:
-    """Group commit: marks from concurrent senders are written together; each caller waits for its commit."""
+class _DeliveryLog:
+    """Group commit of delivery marks: one transaction for everything queued since the previous one.
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._pending: list[tuple[Mark, asyncio.Future[None]]] = []
+    `write` waits for its commit: a "sending" mark must be durable before its message goes out, and errors are
+    rare. `note` does not wait: a delivered message's outcome lost to a crash leaves the row "sending", so the
+    next run sends that message again (a duplicate, never a miss). Outcomes alone linger `linger` seconds for
+    company, so a broadcast commits at most about 1/linger times a second, whatever its rate. Marks are written
+    in the order they were queued. A failed commit nobody waits for is passed to `on_error`.
+    """
+
+    def __init__(
+        self,
+        apply: Callable[[Sequence[Mark]], Awaitable[None]],
+        on_error: Callable[[BaseException], None],
+        linger: float = LOG_LINGER,
+    ) -> None:
+        self._apply, self._on_error, self._linger = apply, on_error, linger
+        self._marks: list[Mark] = []
+        self._waiters: list[asyncio.Future[None]] = []
         self._wake = asyncio.Event()
+        self._closing = False
         self._task = asyncio.create_task(self._run(), name="delivery-log-writer")
 
-    async def write(self, mark: Mark) -> None:
+    async def write(self, marks: Sequence[Mark]) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((mark, future))
+        self._marks.extend(marks)
+        self._waiters.append(future)
         self._wake.set()
         await future
 
+    def note(self, mark: Mark) -> None:
+        self._marks.append(mark)
+        self._wake.set()
+
     async def _run(self) -> None:
-        while True:
+        while not (self._closing and not self._marks and not self._waiters):
             await self._wake.wait()
+            if not self._waiters and not self._closing:
+                await asyncio.sleep(self._linger)
             self._wake.clear()
-            batch, self._pending = self._pending, []
-            if not batch:
-                continue
+            marks, waiters = self._marks, self._waiters
+            self._marks, self._waiters = [], []
             try:
-                await self._store.apply_marks([mark for mark, _ in batch])
+                await self._apply(marks)
             except Exception as exc:
-                for _, future in batch:
+                for future in waiters:
                     if not future.done():
                         future.set_exception(exc)
+                if not waiters:
+                    self._on_error(exc)
             else:
-                for _, future in batch:
+                for future in waiters:
                     if not future.done():
                         future.set_result(None)
 
     async def close(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        """Commit what is queued, then stop; shielded, so a cancelled broadcast still records its outcomes."""
+        self._closing = True
+        self._wake.set()
+        await asyncio.shield(self._task)
 
 
 def retry_after_seconds(exc: RetryAfter) -> float:
@@ -202,23 +238,47 @@ async def _deliver(
     bot: Bot, store: Store, year: int, parts: list[str], settings: BroadcastConfig, parse_mode: str
 ) -> Summary:
     plan = await store.plan(year)
-    counts = {"sent": 0, "unsubscribed": 0, "failed": 0, "messages": 0, "throttled": 0}
     log.info("digest %s: %d to send, %d already have it", year, len(plan.todo), plan.already)
     if not plan.todo:
         return Summary(year, already=plan.already)
+    async with store.delivery_log() as apply_marks:
+        return await _send_all(bot, apply_marks, store, year, parts, settings, parse_mode, plan)
 
+
+async def _send_all(
+    bot: Bot,
+    apply_marks: Callable[[Sequence[Mark]], Awaitable[None]],
+    store: Store,
+    year: int,
+    parts: list[str],
+    settings: BroadcastConfig,
+    parse_mode: str,
+    plan: Plan,
+) -> Summary:
     loop = asyncio.get_running_loop()
+    counts = {"sent": 0, "unsubscribed": 0, "failed": 0, "messages": 0, "throttled": 0}
+    concurrency = max(1, settings.concurrency)
     # Due continuations (a chat's next part, retries) go before chats not started yet, so a long digest's parts
     # arrive a per-chat interval apart instead of a whole broadcast apart.
     queue: asyncio.PriorityQueue[tuple[int, int, _Job]] = asyncio.PriorityQueue()
+    # Jobs whose "sending" mark is committed, waiting for a sender: claiming about CLAIM_AHEAD seconds of sends
+    # in one commit keeps the commit's latency out of the sending path without making a due continuation wait
+    # long behind claimed jobs. Rows "sending" but not sent yet: at most 2 x ahead + concurrency.
+    ahead = max(1, min(concurrency, math.ceil(settings.rate_per_second * CLAIM_AHEAD)))
+    ready: asyncio.Queue[_Job] = asyncio.Queue(maxsize=ahead)
     order = itertools.count()
     outstanding = len(plan.todo)
     done = asyncio.Event()
     fatal: list[BaseException] = []
     limiter = TokenBucket(settings.rate_per_second)
-    writer = _MarkWriter(store)
-    link_preview = LinkPreviewOptions(is_disabled=True)
     last = len(parts) - 1
+    common = {"parse_mode": parse_mode, "link_preview_options": {"is_disabled": True}}
+
+    def stop(exc: BaseException) -> None:
+        fatal.append(exc)
+        done.set()
+
+    journal = _DeliveryLog(apply_marks, on_error=stop)
 
     for row in plan.todo:
         # A row left "sending" by a crash resends its in-flight part; a finished part is never resent.
@@ -237,79 +297,89 @@ async def _deliver(
     async def handle(job: _Job) -> None:
         chat, part = job.chat_id, job.part
         await limiter.acquire()
-        await writer.write(Mark(chat, year, SENDING, part, attempt=True))
         try:
-            await bot.send_message(chat, parts[part], parse_mode=parse_mode, link_preview_options=link_preview)
+            await bot.do_api_request(SEND_MESSAGE, api_kwargs={"chat_id": chat, "text": parts[part], **common})
         except RetryAfter as exc:
             wait = retry_after_seconds(exc)
             counts["throttled"] += 1
             limiter.pause(wait)
             if job.throttles + 1 >= MAX_THROTTLES:
-                await writer.write(Mark(chat, year, FAILED, part, error=f"rate limited {MAX_THROTTLES} times"))
+                await journal.write([Mark(chat, year, FAILED, part, error=f"rate limited {MAX_THROTTLES} times")])
                 finish("failed")
                 return
-            await writer.write(Mark(chat, year, PENDING, part, error=str(exc)))
+            await journal.write([Mark(chat, year, PENDING, part, error=str(exc))])
             later(max(wait, settings.per_chat_interval), dataclasses.replace(job, throttles=job.throttles + 1))
         except Forbidden as exc:  # blocked by the user, user deactivated, kicked from the group
-            await _drop(writer, chat, year, part, exc)
+            await _drop(journal, chat, year, part, exc)
             finish("unsubscribed")
         except ChatMigrated as exc:  # a group became a supergroup: follow it and resend there
             reason = f"group moved to {exc.new_chat_id}"
-            await writer.write(Mark(chat, year, PENDING, part, error=reason))
+            await journal.write([Mark(chat, year, PENDING, part, error=reason)])
             if await store.move_chat(chat, exc.new_chat_id):
                 later(0, dataclasses.replace(job, chat_id=exc.new_chat_id))
             else:  # the new chat is a subscriber of its own, delivered in its own right
-                await writer.write(Mark(chat, year, DROPPED, part, error=reason))
+                await journal.write([Mark(chat, year, DROPPED, part, error=reason)])
                 finish("unsubscribed")
         except BadRequest as exc:  # a 400: either the chat is gone, or the message itself is wrong (no retry)
             if any(gone in str(exc).lower() for gone in GONE_BAD_REQUESTS):
-                await _drop(writer, chat, year, part, exc)
+                await _drop(journal, chat, year, part, exc)
                 finish("unsubscribed")
             else:
                 log.error("digest %s: Telegram rejected the message for chat %s: %s", year, chat, exc)
-                await writer.write(Mark(chat, year, FAILED, part, error=f"{type(exc).__name__}: {exc}"))
+                await journal.write([Mark(chat, year, FAILED, part, error=f"{type(exc).__name__}: {exc}")])
                 finish("failed")
         except InvalidToken as exc:  # nothing can be sent with this token: stop the broadcast
-            fatal.append(exc)
-            done.set()
+            stop(exc)
         except (NetworkError, TelegramError) as exc:  # 5xx, timeouts, connection errors: retry with backoff
             attempts = job.attempts + 1
             error = f"{type(exc).__name__}: {exc}"
             if attempts >= settings.max_attempts:
                 log.warning("digest %s: giving up on chat %s after %d attempts: %s", year, chat, attempts, error)
-                await writer.write(Mark(chat, year, FAILED, part, error=error))
+                await journal.write([Mark(chat, year, FAILED, part, error=error)])
                 finish("failed")
             else:
-                await writer.write(Mark(chat, year, PENDING, part, error=error))
+                await journal.write([Mark(chat, year, PENDING, part, error=error)])
                 later(max(backoff(attempts), settings.per_chat_interval), dataclasses.replace(job, attempts=attempts))
-        else:
+        else:  # delivered: recorded with the next group commit, not waited for
             counts["messages"] += 1
             if part == last:
-                await writer.write(Mark(chat, year, SENT, part + 1))
+                journal.note(Mark(chat, year, SENT, part + 1))
                 finish("sent")
             else:
-                await writer.write(Mark(chat, year, PENDING, part + 1))
+                journal.note(Mark(chat, year, PENDING, part + 1))
                 later(settings.per_chat_interval, dataclasses.replace(job, part=part + 1, attempts=0))
 
-    async def worker() -> None:
+    async def claim() -> None:
         while True:
-            _, _, job = await queue.get()
+            jobs = [(await queue.get())[2]]
+            while len(jobs) < ahead and not queue.empty():
+                jobs.append(queue.get_nowait()[2])
+            await journal.write([Mark(job.chat_id, year, SENDING, job.part, attempt=True) for job in jobs])
+            for job in jobs:
+                await ready.put(job)
+
+    async def guarded(step: Callable[[], Awaitable[None]]) -> None:
+        while True:
             try:
-                await handle(job)
+                await step()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a bug or a database error: stop rather than spin
-                fatal.append(exc)
-                done.set()
+                stop(exc)
+                return
 
-    workers = [asyncio.create_task(worker()) for _ in range(max(1, settings.concurrency))]
+    async def send_next() -> None:
+        await handle(await ready.get())
+
+    tasks = [asyncio.create_task(guarded(claim))]
+    tasks += [asyncio.create_task(guarded(send_next)) for _ in range(concurrency)]
     try:
         await done.wait()
     finally:
-        for task in workers:
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
-        await writer.close()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await journal.close()
     if fatal:
         raise fatal[0]
     summary = Summary(year, already=plan.already, **counts)
@@ -317,10 +387,10 @@ async def _deliver(
     return summary
 
 
-async def _drop(writer: _MarkWriter, chat: int, year: int, part: int, exc: TelegramError) -> None:
+async def _drop(journal: _DeliveryLog, chat: int, year: int, part: int, exc: TelegramError) -> None:
     reason = f"Telegram: {exc}"
     log.info("digest %s: chat %s is gone (%s); unsubscribed", year, chat, exc)
-    await writer.write(Mark(chat, year, DROPPED, part, error=reason, unsubscribe_reason=reason))
+    await journal.write([Mark(chat, year, DROPPED, part, error=reason, unsubscribe_reason=reason)])
 
 
 async def send_digest(bot: Bot, store: Store, knowledge: Any, year: int, settings: BroadcastConfig) -> Summary:
@@ -338,8 +408,6 @@ async def send_digest(bot: Bot, store: Store, knowledge: Any, year: int, setting
 
 def main_send_digest(args: argparse.Namespace) -> int:
     """Broadcast a year's digest now through the configured Bot API, using the configured database."""
-    from telegram.request import HTTPXRequest
-
     from bot import digest
     from bot.app import setup_logging
     from bot.config import ConfigError, bot_token, load_config
@@ -366,9 +434,10 @@ def main_send_digest(args: argparse.Namespace) -> int:
     parts = digest.render_parts(composed)
 
     async def run() -> Summary:
+        from bot.http import LeanRequest
         from bot.store import open_store
 
-        request = HTTPXRequest(connection_pool_size=config.broadcast.concurrency + 4)
+        request = LeanRequest(connection_pool_size=config.broadcast.concurrency + 4)
         bot = Bot(token, base_url=config.telegram.api_base_url, request=request)
         store = await open_store(config.database)
         try:

@@ -10,6 +10,7 @@ and the token never shows up in the command's output.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import itertools
 import os
@@ -195,6 +196,38 @@ async def test_resume_after_a_crash_while_a_message_is_in_flight(server, store, 
     assert len(texts(server, crashed_in[0])) == len(expected) + 1  # the in-flight one did arrive twice
 
 
+async def test_a_delivery_log_failure_stops_the_broadcast_and_the_next_run_finishes_it(server, store, bot):
+    """The database failing mid-broadcast (disk full, say) is an error, not a success with outcomes unrecorded."""
+    chats = list(range(4001, 4101))
+    await store.add_subscribers(chats)
+    real_log = store.delivery_log
+    commits = itertools.count()
+
+    @contextlib.asynccontextmanager
+    async def failing_log():
+        async with real_log() as apply:
+
+            async def apply_then_fail(marks):
+                if next(commits) == 6:
+                    raise OSError("disk I/O error")
+                await apply(marks)
+
+            yield apply_then_fail
+
+    store.delivery_log = failing_log
+    with pytest.raises(OSError, match="disk I/O error"):
+        await broadcast(bot, store, 2025, ["hello"], FAST)
+    assert 0 < server.stats.sent < len(chats)
+    in_flight = {r.chat_id for r in await store.deliveries(2025) if r.status == SENDING}
+
+    del store.delivery_log  # the real one again
+    summary = await broadcast(bot, store, 2025, ["hello"], FAST)
+    assert summary.failed == 0 and summary.sent + summary.already == len(chats)
+    counts = server.stats.per_chat
+    assert all(counts.get(c) in (1, 2) for c in chats), "a subscriber was missed or got more than one duplicate"
+    assert {c for c in chats if counts[c] == 2} <= in_flight  # only where the log said "sending"
+
+
 async def test_two_broadcasts_of_the_same_year_do_not_run_at_once(server, store, bot):
     await store.add_subscribers(list(range(1, 21)))
     slow = dataclasses.replace(FAST, rate_per_second=20)
@@ -212,11 +245,12 @@ async def test_a_group_upgraded_to_a_supergroup_gets_the_digest_at_its_new_id(st
 
     delivered: list[tuple[int, str]] = []
 
-    class UpgradedGroupBot:  # stands in for telegram.Bot: the engine only calls send_message
-        async def send_message(self, chat_id, text, **kwargs):
-            if chat_id == -5:
+    class UpgradedGroupBot:  # stands in for telegram.Bot: the engine only calls do_api_request("sendmessage")
+        async def do_api_request(self, endpoint, api_kwargs=None, **kwargs):
+            assert endpoint.lower() == "sendmessage"
+            if api_kwargs["chat_id"] == -5:
                 raise ChatMigrated(-1005)
-            delivered.append((chat_id, text))
+            delivered.append((api_kwargs["chat_id"], api_kwargs["text"]))
 
     await store.add_subscribers([-5, 6], chat_type="group")
     summary = await broadcast(UpgradedGroupBot(), store, 2025, ["digest"], FAST)
