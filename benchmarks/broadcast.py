@@ -9,9 +9,9 @@ message, and its peak memory. Not a test: nothing here fails; read the figures.
 
 At 900 messages/s the bot and the simulated Telegram together need about 1.3 CPU cores, so other work on
 the machine lowers the achieved rate: the "other processes" line says how many cores they used meanwhile
-(from /proc/stat, Linux only). `--http httpx` measures PTB's default HTTPXRequest instead of LeanRequest.
+(from /proc/stat, Linux only). `--http httpx` measures PTB's default HTTPXRequest instead of AiohttpRequest.
 
-    .venv/bin/python -m benchmarks.broadcast [--subscribers 10000] [--rate 900] [--server-rate 1000] [--http lean]
+    .venv/bin/python -m benchmarks.broadcast [--subscribers 10000] [--rate 900] [--server-rate 1000] [--http aiohttp]
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ async def bench(args: argparse.Namespace) -> None:
     from bot.broadcast import broadcast
     from bot.config import BroadcastConfig, load_config
     from bot.facts import load_knowledge
-    from bot.http import LeanRequest
+    from bot.http import AiohttpRequest
     from bot.store import open_store
 
     config = load_config()
@@ -98,7 +98,7 @@ async def bench(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = await open_store(Path(tmp) / "bench.sqlite3")
         await store.add_subscribers(chats)
-        backend = LeanRequest if args.http == "lean" else HTTPXRequest
+        backend = AiohttpRequest if args.http == "aiohttp" else HTTPXRequest
         bot = Bot(TOKEN, base_url=base_url, request=backend(connection_pool_size=args.concurrency + 4))
         try:
             async with bot, httpx.AsyncClient() as client:
@@ -192,7 +192,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=900, help="the bot's configured messages per second")
     parser.add_argument("--server-rate", type=float, default=1000, help="the server's limit (429 above it)")
     parser.add_argument("--concurrency", type=int, default=16, help="sends in flight (config default 16)")
-    parser.add_argument("--http", choices=("lean", "httpx"), default="lean", help="the bot's HTTP backend")
+    parser.add_argument("--http", choices=("aiohttp", "httpx"), default="aiohttp", help="the bot's HTTP backend")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:

@@ -13,8 +13,8 @@ waits the given retry_after (and holds the whole broadcast that long); 403 and 4
 unsubscribe the chat with Telegram's reason; other errors are retried with exponential backoff up to
 `max_attempts`, then recorded as failed (the next run tries again). A lock row per year keeps two
 broadcasts of the same year (bot and CLI, say) from running at once. The engine takes any `telegram.Bot`
-(sending with `do_api_request`), so the bot, the CLI and tests all use it; the CLI's Bot uses the lean
-HTTP backend of `bot.http`.
+(sending with `do_api_request`), so the bot, the CLI and tests all use it; the CLI's Bot uses the aiohttp
+backend of `bot.http`.
 """
 
 from __future__ import annotations
@@ -434,10 +434,10 @@ def main_send_digest(args: argparse.Namespace) -> int:
     parts = digest.render_parts(composed)
 
     async def run() -> Summary:
-        from bot.http import LeanRequest
+        from bot.http import AiohttpRequest
         from bot.store import open_store
 
-        request = LeanRequest(connection_pool_size=config.broadcast.concurrency + 4)
+        request = AiohttpRequest(connection_pool_size=config.broadcast.concurrency + 4)
         bot = Bot(token, base_url=config.telegram.api_base_url, request=request)
         store = await open_store(config.database)
         try:

@@ -1,31 +1,43 @@
-"""The lean HTTP backend (`bot.http.LeanRequest`) under a real `telegram.Bot`, and at the HTTP level.
+"""The aiohttp backend (`bot.http.AiohttpRequest`) under a real `telegram.Bot`, through the offline Bot API server.
 
-Through the offline Bot API server: Bot methods work, text survives the JSON body intact, Telegram's errors
-still become PTB's exceptions, files go up as multipart. Against a bare asyncio server: keep-alive reuse,
-chunked and close-delimited responses, a connection the server dropped while idle, read and pool timeouts,
-a cancelled request, and error messages that never contain the token.
+Bot methods work and text survives the JSON body intact; Telegram's errors still become PTB's exceptions;
+files go up as multipart; read and pool timeouts raise `TimedOut` and leave the pool usable; a cancelled
+request frees its slot; transport failures are `NetworkError`s whose messages never contain the token.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 
 import pytest
+import tornado.web
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.request import RequestData
 
 from bot.botapi_server import BotApiServer
 from bot.botapi_validate import UploadedFile
-from bot.http import LeanRequest
+from bot.http import AiohttpRequest
 
 TOKEN = "123456:LEAN-secret-part"
+
+
+class Echo(tornado.web.RequestHandler):
+    """Answers like the Bot API, with what it received: the request's content type and JSON body."""
+
+    def post(self, method: str) -> None:
+        received = {"content_type": self.request.headers.get("Content-Type"), "method": method}
+        received["body"] = json.loads(self.request.body)
+        received["user_agent"] = self.request.headers.get("User-Agent")
+        self.write({"ok": True, "result": received})
 
 
 @pytest.fixture
 async def server():
     srv = BotApiServer(accepted_token=TOKEN)
+    srv.add_handlers([(r"/echo/bot[^/]*/([^/]*)", Echo)])
     await srv.start()
     yield srv
     await srv.stop()
@@ -33,7 +45,7 @@ async def server():
 
 @pytest.fixture
 async def bot(server):
-    b = Bot(TOKEN, base_url=server.base_url, request=LeanRequest(connection_pool_size=4))
+    b = Bot(TOKEN, base_url=server.base_url, request=AiohttpRequest(connection_pool_size=4))
     async with b:
         yield b
 
@@ -49,6 +61,17 @@ async def test_bot_methods_and_text_round_trip(server, bot):
     raw = await bot.do_api_request("sendmessage", api_kwargs={"chat_id": 42, "text": "raw", "parse_mode": "HTML"})
     assert raw["text"] == "raw" and raw["chat"]["id"] == 42  # the Bot API's JSON, not a telegram.Message
     assert server.invalid_calls == []
+
+
+async def test_requests_go_as_one_json_object(server):
+    echo = Bot(TOKEN, base_url=f"{server.url}/echo/bot", request=AiohttpRequest())
+    async with echo.request:  # not the Bot: its initialize() calls getMe, and the echo is no user
+        received = await echo.do_api_request(
+            "sendmessage", api_kwargs={"chat_id": 7, "text": "Союз — 联盟", "reply_markup": {"a": [1, 2]}}
+        )
+    assert received["content_type"] == "application/json"
+    assert received["body"] == {"chat_id": 7, "text": "Союз — 联盟", "reply_markup": {"a": [1, 2]}}
+    assert received["user_agent"] == AiohttpRequest.USER_AGENT
 
 
 async def test_telegram_errors_become_ptb_exceptions(server, bot):
@@ -71,7 +94,7 @@ async def test_telegram_errors_become_ptb_exceptions(server, bot):
 
 
 async def test_a_rejected_token_is_invalid_token(server):
-    b = Bot("123456:WRONG", base_url=server.base_url, request=LeanRequest())
+    b = Bot("123456:WRONG", base_url=server.base_url, request=AiohttpRequest())
     with pytest.raises(InvalidToken):
         await b.initialize()  # getMe answered 401 Unauthorized
     await b.shutdown()
@@ -86,135 +109,81 @@ async def test_file_uploads_go_as_multipart(server, bot):
     assert server.invalid_calls == []
 
 
-# --- HTTP details, against a bare asyncio server ---------------------------------------------------------------
+def one_connection_bot(server: BotApiServer) -> Bot:
+    """A Bot whose getUpdates and other calls share one AiohttpRequest with one connection."""
+    request = AiohttpRequest(connection_pool_size=1)
+    return Bot(TOKEN, base_url=server.base_url, request=request, get_updates_request=request)
 
 
-class RawServer:
-    """Answers each request with the next scripted response (bytes), or never (None); counts connections."""
+def long_poll(bot: Bot, **timeouts: float) -> asyncio.Task:
+    """A getUpdates the server holds for 5 s (no updates queued): a request that occupies a connection."""
+    return asyncio.create_task(bot.do_api_request("getupdates", api_kwargs={"timeout": 5}, **timeouts))
 
-    def __init__(self, responses: list[bytes | None], close_after_each: bool = False) -> None:
-        self.responses = list(responses)
-        self.close_after_each = close_after_each
-        self.connections = 0
-        self.requests: list[bytes] = []
-        self.tasks: set[asyncio.Task] = set()
 
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        self.tasks.add(asyncio.current_task())
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = next(
-                    (
-                        int(line.split(b":")[1])
-                        for line in head.split(b"\r\n")
-                        if line.lower().startswith(b"content-length")
-                    ),
-                    0,
-                )
-                self.requests.append(head + await reader.readexactly(length))
-                response = self.responses.pop(0)
-                if response is None:
-                    await asyncio.sleep(3600)
-                writer.write(response)
-                await writer.drain()
-                if self.close_after_each or b"connection: close" in response.lower():
-                    break
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
+async def test_read_and_pool_timeouts_then_the_pool_still_works(server):
+    async with one_connection_bot(server) as bot:
+        hanging = long_poll(bot, read_timeout=0.5)
+        await server.wait_for_poller()
+        with pytest.raises(TimedOut, match="Pool timeout"):  # the one connection is busy
+            await bot.get_me(pool_timeout=0.1)
+        with pytest.raises(TimedOut):  # the server would have answered [] after 5 s
+            await hanging
+        assert (await bot.get_me()).username == server.bot_username
+
+
+async def test_a_cancelled_request_frees_its_slot_and_the_next_answer_is_its_own(server):
+    async with one_connection_bot(server) as bot:
+        polling = long_poll(bot)
+        await server.wait_for_poller()
+        polling.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await polling
+        me = await bot.get_me(pool_timeout=0.5)  # not the abandoned getUpdates' answer ([])
+        assert me.username == server.bot_username
 
 
 @contextlib.asynccontextmanager
-async def raw_server(responses: list[bytes | None], close_after_each: bool = False):
-    script = RawServer(responses, close_after_each)
-    srv = await asyncio.start_server(script.handle, "127.0.0.1", 0)
-    port = srv.sockets[0].getsockname()[1]
+async def truncating_server():
+    """A server that promises 100 bytes of body, sends 9 and hangs up; yields a URL holding the token."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\ncut short")
+        await writer.drain()
+        writer.close()
+
+    srv = await asyncio.start_server(answer, "127.0.0.1", 0)
     try:
-        yield script, f"http://127.0.0.1:{port}/bot{TOKEN}/getMe"
+        yield f"http://127.0.0.1:{srv.sockets[0].getsockname()[1]}/bot{TOKEN}/getMe"
     finally:
         srv.close()
-        for task in script.tasks:
-            task.cancel()
-        await asyncio.gather(*script.tasks, return_exceptions=True)
 
 
-def ok(body: bytes = b'{"ok":true,"result":true}', extra: bytes = b"") -> bytes:
-    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), extra, body)
-
-
-async def test_keep_alive_chunked_and_close_delimited_responses():
-    chunked = b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\n{"ok"\r\n14\r\n:true,"result":"ch"}\r\n'
-    chunked += b"0\r\nX-Trailer: yes\r\n\r\n"
-    closing = b'HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{"ok":true,"result":"eof"}'
-    async with raw_server([ok(), chunked, closing, ok()]) as (script, url), LeanRequest() as request:
-        replies = [await request.do_request(url, "POST", RequestData()) for _ in range(4)]
-    assert replies == [
-        (200, b'{"ok":true,"result":true}'),
-        (200, b'{"ok":true,"result":"ch"}'),
-        (200, b'{"ok":true,"result":"eof"}'),
-        (200, b'{"ok":true,"result":true}'),
-    ]
-    assert script.connections == 2  # three answers on one kept-alive connection; the close-delimited one ends it
-    first = script.requests[0]
-    assert first.startswith(b"POST /bot" + TOKEN.encode() + b"/getMe HTTP/1.1\r\n")
-    assert b"\r\nContent-Type: application/json\r\n" in first and first.endswith(b"\r\n\r\n{}")
-
-
-async def test_a_connection_the_server_dropped_while_idle_is_not_reused():
-    async with raw_server([ok(), ok()], close_after_each=True) as (script, url), LeanRequest() as request:
-        assert (await request.do_request(url, "POST", RequestData()))[0] == 200
-        await asyncio.sleep(0.05)  # the server's close arrives while the connection is idle in the pool
-        assert (await request.do_request(url, "POST", RequestData()))[0] == 200
-    assert script.connections == 2
-
-
-async def test_read_and_pool_timeouts_then_the_pool_still_works():
-    async with raw_server([None, ok()]) as (_, url), LeanRequest(connection_pool_size=1) as request:
-        hanging = asyncio.create_task(request.do_request(url, "POST", RequestData(), read_timeout=0.5))
-        await asyncio.sleep(0.1)
-        with pytest.raises(TimedOut, match="Pool timeout"):  # the one connection is busy
-            await request.do_request(url, "POST", RequestData(), pool_timeout=0.1)
-        with pytest.raises(TimedOut):
-            await hanging
-        assert await request.do_request(url, "POST", RequestData()) == (200, b'{"ok":true,"result":true}')
-
-
-async def test_a_cancelled_request_frees_its_slot_and_leaves_no_half_read_connection():
-    async with raw_server([None, ok()]) as (script, url), LeanRequest(connection_pool_size=1) as request:
-        task = asyncio.create_task(request.do_request(url, "POST", RequestData()))
-        await asyncio.sleep(0.1)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        assert await request.do_request(url, "POST", RequestData(), pool_timeout=0.5) == (
-            200,
-            b'{"ok":true,"result":true}',
-        )
-    assert script.connections == 2
-
-
-async def test_network_errors_never_show_the_token():
-    async with raw_server([]) as (_, url):
-        pass  # the port is closed now
-    async with LeanRequest() as request:
-        with pytest.raises(NetworkError) as refused:
-            await request.do_request(url, "POST", RequestData())
-    async with (
-        raw_server([b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\ncut short"], close_after_each=True) as (
-            _,
-            url,
-        ),
-        LeanRequest() as request,
-    ):
-        with pytest.raises(NetworkError) as truncated:
-            await request.do_request(url, "POST", RequestData())
-    for error in (refused.value, truncated.value):
+async def test_network_errors_never_show_the_token(server):
+    closed = f"{server.base_url}{TOKEN}/getMe"
+    await server.stop()  # nothing listens on that port now
+    errors = []
+    async with AiohttpRequest() as request, truncating_server() as truncated:
+        for url in (closed, truncated, f"http://127.0.0.1:99999/bot{TOKEN}/getMe", f"ftp://127.0.0.1/bot{TOKEN}/x"):
+            with pytest.raises(NetworkError) as caught:
+                await request.do_request(url, "POST", RequestData())
+            errors.append(caught.value)
+    assert not any(isinstance(error, TimedOut) for error in errors)
+    for error in errors:
+        assert str(error).startswith("aiohttp.")
         assert "secret" not in str(error) and "secret" not in repr(error)
+        assert error.__cause__ is None or "secret" not in f"{error.__cause__} {error.__cause__!r}"
 
 
-async def test_requests_need_initialize():
+async def test_requests_need_initialize_and_it_can_follow_shutdown(server):
+    request = AiohttpRequest()
+    url = f"{server.base_url}{TOKEN}/getMe"
     with pytest.raises(RuntimeError, match="not initialized"):
-        await LeanRequest().do_request("http://127.0.0.1:9/bot1:x/getMe", "POST", RequestData())
+        await request.do_request(url, "POST", RequestData())
+    for _ in range(2):  # PTB may initialize a request again after shutting it down
+        await request.initialize()
+        status, body = await request.do_request(url, "POST", RequestData())
+        assert status == 200 and json.loads(body)["result"]["username"] == server.bot_username
+        await request.shutdown()
+    with pytest.raises(RuntimeError, match="not initialized"):
+        await request.do_request(url, "POST", RequestData())
