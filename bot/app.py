@@ -34,7 +34,7 @@ from telegram.ext import (
 )
 
 from bot import handlers
-from bot.config import Config, ConfigError, bot_token, load_config
+from bot.config import Config, bot_token, load_config
 from bot.http import AiohttpRequest
 from bot.updatelog import LoggingApplication
 
@@ -244,22 +244,12 @@ def add_hook(application: Application, key: str, hook: Callable[[Application], A
 
 def main_run(args: argparse.Namespace) -> int:
     """Run the bot until interrupted: long polling, or a webhook when telegram.mode is webhook."""
-    try:
-        config = load_config(getattr(args, "config", None))
-        token = bot_token()
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    config = load_config(getattr(args, "config", None))
+    token = bot_token()
     redact = setup_logging(config, token)
-    from bot.facts import KnowledgeError, load_knowledge
+    from bot.facts import load_knowledge
 
-    try:
-        knowledge = load_knowledge(config.knowledge_dir, config.corpus_dir)
-    except KnowledgeError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        print("error: the knowledge files are invalid; run `python -m bot validate`", file=sys.stderr)
-        return 1
+    knowledge = load_knowledge(config.knowledge_dir, config.corpus_dir)
     try:
         application = build_application(config, token, knowledge=knowledge)  # the index is built in post_init
         tg = config.telegram

@@ -410,22 +410,14 @@ def main_send_digest(args: argparse.Namespace) -> int:
     """Broadcast a year's digest now through the configured Bot API, using the configured database."""
     from bot import digest
     from bot.app import setup_logging
-    from bot.config import ConfigError, bot_token, load_config
-    from bot.facts import KnowledgeError, load_knowledge
+    from bot.config import bot_token, load_config
+    from bot.facts import load_knowledge
 
-    try:
-        config = load_config(getattr(args, "config", None))
-        token = bot_token()
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    config = load_config(getattr(args, "config", None))
+    token = bot_token()
     setup_logging(config, token)  # the bot's token-redacting logging; httpx quietened (its URLs hold the token)
     logging.getLogger("aiosqlite").setLevel(logging.INFO)  # at DEBUG it logs every database call
-    try:
-        knowledge = load_knowledge(config.knowledge_dir, config.corpus_dir)
-    except KnowledgeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    knowledge = load_knowledge(config.knowledge_dir, config.corpus_dir)
     year = args.year if args.year is not None else digest.latest_year(knowledge)
     composed = digest.compose(knowledge, year)
     if not composed.found:

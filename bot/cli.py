@@ -2,7 +2,8 @@
 
 Each command is implemented as `main_<name>(args) -> int` in the module named in COMMANDS and imported
 only when used, so `python -m bot validate` does not pay for importing python-telegram-bot.
-Exit status: 0 success, 1 a check failed (e.g. invalid knowledge), 2 bad usage or configuration.
+Exit status: 0 success, 1 a check failed (e.g. invalid knowledge), 2 bad usage or configuration. Commands
+let a configuration error or invalid knowledge propagate; `main` reports both the same way for all of them.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+
+from bot.config import ConfigError
 
 COMMANDS = {
     "validate": "bot.facts:main_validate",
@@ -65,6 +68,18 @@ def main(argv: list[str] | None = None) -> int:
     func = getattr(importlib.import_module(module_name), func_name)
     try:
         return int(func(args) or 0)
+    except ConfigError as exc:  # one clear line; the token is never part of the message
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        from bot.facts import KnowledgeError  # imported late: most commands never need pydantic's import cost
+
+        if not isinstance(exc, KnowledgeError):
+            raise
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print("error: the knowledge files are invalid; run `python -m bot validate`", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # e.g. `python -m bot facts --json | head`

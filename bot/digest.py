@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import sys
 from collections.abc import Iterable
 from typing import Any, Literal
 
@@ -284,18 +283,10 @@ def render_plain(digest: Digest) -> str:
 
 def main_digest(args: argparse.Namespace) -> int:
     """Print a year's digest (default: the latest exchange) as plain text."""
-    from bot.config import ConfigError, load_config
-    from bot.facts import KnowledgeError, load_knowledge
+    from bot.config import load_config
+    from bot.facts import load_knowledge
 
-    try:
-        config = load_config(getattr(args, "config", None))
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        knowledge = load_knowledge(config.knowledge_dir, config.corpus_dir)
-    except KnowledgeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    config = load_config(getattr(args, "config", None))
+    knowledge = load_knowledge(config.knowledge_dir, config.corpus_dir)
     print(render_plain(compose(knowledge, getattr(args, "year", None))))
     return 0

@@ -794,16 +794,6 @@ def _dirs(args: argparse.Namespace, names: Iterable[str]) -> dict[str, Path]:
     return out
 
 
-def _run(func: Any, args: argparse.Namespace) -> int:
-    from bot.config import ConfigError
-
-    try:
-        return func(args)
-    except ConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
-        return 2
-
-
 def _print_problems(problems: list[Problem], stream: Any) -> None:
     for problem in problems:
         print(problem, file=stream)
@@ -833,7 +823,7 @@ def main_validate(args: argparse.Namespace) -> int:
         print(f"ok: {summary(knowledge)}")
         return 0
 
-    return _run(run, args)
+    return run(args)
 
 
 def fact_json(fact: Fact) -> dict[str, Any]:
@@ -857,7 +847,7 @@ def main_facts(args: argparse.Namespace) -> int:
             print(f"{fact.id:<{width}}  {fact.date:<10}  {fact.title}")
         return 0
 
-    return _run(run, args)
+    return run(args)
 
 
 def main_schema(args: argparse.Namespace) -> int:
@@ -880,4 +870,4 @@ def main_schema(args: argparse.Namespace) -> int:
             print(f"{display_path(target)} is already up to date")
         return 0
 
-    return _run(run, args)
+    return run(args)

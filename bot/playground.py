@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import tornado.web
 
 from bot.botapi_server import BotApiServer
-from bot.config import Config, ConfigError, load_config
+from bot.config import Config, load_config
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # Not a secret and never a real token: real bot ids are not 100000 and real secrets are 35 characters.
@@ -373,9 +373,5 @@ async def _terminate(proc: asyncio.subprocess.Process) -> None:
 
 
 def main_playground(args: Any) -> int:
-    try:
-        config = load_config(getattr(args, "config", None))
-    except ConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
-        return 2
+    config = load_config(getattr(args, "config", None))
     return asyncio.run(run_playground(config, getattr(args, "config", None)))

@@ -22,7 +22,6 @@ import os
 import re
 import socket
 import sqlite3
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -836,13 +835,9 @@ async def open_store(database: str | Path, migrations: Sequence[Callable[[Connec
 
 def main_unanswered(args: argparse.Namespace) -> int:
     """`python -m bot unanswered`: the questions the bot declined or answered with low confidence."""
-    from bot.config import ConfigError, load_config
+    from bot.config import load_config
 
-    try:
-        config = load_config(getattr(args, "config", None))
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    config = load_config(getattr(args, "config", None))
 
     @_atomic
     async def run() -> list[QuestionGroup]:

@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import BOT_TOKEN, ROOT, running_app
 
 from bot.store import QuestionGroup, open_store
 from bot.unanswered import cluster_questions, format_clusters
-from tests.conftest import BOT_TOKEN, ROOT, running_app
 
 ADMIN = 4242
 TRADE_Q = "how much was trade in 2023"

@@ -202,7 +202,7 @@ def test_missing_or_malformed_token_is_one_clear_line_and_exit_2(tmp_path, token
     assert result.returncode == 2
     assert result.stdout == ""
     lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"error: {expected}")
+    assert len(lines) == 1 and lines[0].startswith(f"config error: {expected}")
     if token:
         assert token not in result.stderr
 
