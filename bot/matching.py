@@ -1,0 +1,1056 @@
+"""Question → answer matching: a pure function of an index built once per knowledge snapshot.
+
+This module owns how a question typed by a person becomes an `Answer`: which facts answer it (best first),
+how confident that is, whether to offer "did you mean" choices, list several facts, or decline. It knows
+nothing about particular facts; everything content-specific comes from the knowledge (phrasings, keywords,
+titles, texts, dates and the entity aliases a fact refers to), and language knowledge from `bot.textnorm`.
+
+How: the question is tokenised and stemmed, typos are corrected against the knowledge's own vocabulary
+(rapidfuzz OSA distance), alias phrases become entity ids, years (also "last year") and numbers become hard
+constraints, and question words say which kinds of fact fit. Candidates come from an inverted index; each
+is scored on coverage (how much of the question the fact explains, weighted by rarity), recall (how much of
+its closest phrasing the question covers), rapidfuzz token_sort_ratio against its phrasings, and small
+adjustments for kind, year and speaker. A question the best fact does not explain well enough is declined.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import gc
+import heapq
+import math
+from bisect import bisect_right
+from collections import defaultdict, deque
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
+from itertools import accumulate, chain, compress, repeat
+from operator import itemgetter
+from typing import Any, NamedTuple
+
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
+
+from bot import textnorm as tn
+from bot.model import Fact
+
+# --- tunables (calibrated on tests/questions.yaml; see benchmarks/matching.py) --------------------------------
+MAX_TOKENS = 160  # a pasted essay is matched on its first words, so a 4,096-character message stays fast
+MIN_COVERAGE = 0.6  # below this share of the question explained by the best fact, decline
+DECLINE_SCORE = 64.0  # ... or below this score
+CONFIDENT_SCORE = 72.0  # answered below this: flagged low_confidence for maintainers
+CLOSE_MARGIN = 4.0  # facts within this many points of the best are offered as "did you mean"
+MAX_SUGGESTIONS = 3
+LIST_LIMIT = 10
+CANDIDATE_LIMIT = 300  # candidates whose coverage is computed per question
+FULL_LIMIT = 60  # ... of which the best by coverage are scored in full (phrasings, rapidfuzz)
+SUGGEST_COVERAGE = 0.45  # below this coverage a fact is neither answer nor suggestion
+SUGGEST_LIMIT = 20  # facts scored for "did you mean" outside the year or figure asked
+POSTING_BUDGET = 20_000  # posting entries read per question before commoner words are skipped
+SMALL_INDEX = 3000  # up to this many facts, phrasings are prepared at build time and kind nouns list by kind
+WEAK_CREDIT = 0.8  # a word found only in the fact's text (not its title, phrasings or keywords)
+UNKNOWN_WEIGHT = 1.5  # a word the knowledge never uses (likely a name or topic it does not cover)
+RUSSIAN_UNKNOWN_WEIGHT = 0.7  # a lower-case Russian word form the knowledge lacks (inflection, verb)
+SHORT_UNKNOWN_WEIGHT = 0.6  # an unknown word of three letters or fewer
+RUSSIAN_WORD_WEIGHT = 0.6  # Russian words beyond aliases: the knowledge has few Russian phrasings
+COMMON_WEIGHT = 0.2  # generic filler ("happen", "information")
+YEAR_UNIT_WEIGHT = 0.7  # a year inside a phrasing, for recall
+SMALL_NUMBER = 10  # numbers up to this are counts ("2 meetings"), not exact figures
+SOFT_NUMBER_WEIGHT = 0.3
+GUESS_CREDIT = 0.8  # a word matched only after a typo correction counts a little less
+GUESS_FLOOR = 0.9  # ... and, when it matches nothing, weighs at least this much in the question
+KIND_NOUN_WEIGHT = 0.5  # "meetings", "quotes", "поздравления" name what is wanted
+MIN_MATCHED = 0.6  # the best fact must explain at least this much weight of the question ("Putin" alone: no)
+YEAR_MATCHED = 0.5  # ... where a year it matches counts this much
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    answered: bool
+    facts: tuple[Fact, ...]  # best first; several when is_list
+    score: float  # 0-100 confidence of the best
+    suggestions: tuple[Fact, ...]  # "did you mean" choices, when declined or ambiguous
+    is_list: bool = False
+    low_confidence: bool = False  # answered but not confidently: recorded for maintainers
+
+
+@dataclass(frozen=True, eq=False)
+class Index:
+    """Everything about the knowledge that does not depend on the question, computed once by `build_index`."""
+
+    knowledge: Any  # the Knowledge it was built from (for rendering the answers)
+    facts: tuple[Fact, ...]
+    kinds: tuple[str, ...]
+    speakers: tuple[str | None, ...]  # '@entity' of who speaks in a quote or statement
+    actors: tuple[str | None, ...]  # '@entity' of whose words or doings a one-sided fact reports (not exchanges)
+    people: tuple[frozenset[str], ...]  # '@entity' of every person a fact involves
+    # Per fact, unique units: sets on small indexes, tuples on big ones (a scan of a few dozen is nearly as quick
+    # and takes a fifth of the memory, which matters at 100,000 facts).
+    strong: tuple[Collection[str], ...]  # units of title, questions, keywords, quote fields and entity ids
+    weak: tuple[Collection[str], ...]  # units only in the text
+    numbers: tuple[frozenset[str], ...]  # '#75', '#200', the day of the date ...
+    date_year: tuple[int, ...]
+    december: tuple[bool, ...]  # dated in December: the New Year it greets is the next year
+    phrasing_years: tuple[frozenset[int], ...]  # years in title, questions, keywords
+    all_years: tuple[frozenset[int], ...]  # date year and every year the fact mentions
+    holiday_years: tuple[frozenset[int], ...]  # years it names only as a New Year ("greetings for New Year 2024")
+    spans: tuple[tuple[int, int], ...]  # each fact's slice of the phrasing arrays
+    phrasings: tuple[str, ...]  # each phrasing's units, space-separated
+    # Per phrasing: unique units, their sorted string (for rapidfuzz), their summed weight. Precomputed on small
+    # indexes; on big ones (None) made for the few candidates of each question, to keep building fast.
+    prepared: tuple[tuple[tuple[frozenset[str], str, float], ...], ...] | None  # per fact, on small indexes
+    postings: Mapping[str, list[int]]  # unit -> facts having it
+    # '%2024' -> facts dated in or mentioning 2024, '^2024' -> facts greeting New Year 2024, '12/2023' -> facts
+    # dated December 2023, '=2024' -> facts dated in 2024.
+    year_postings: Mapping[str, list[int]]
+    weights: Mapping[str, float]  # unit -> weight (rarer = heavier)
+    alias_map: Mapping[tuple[str, ...], tuple[str, bool]]  # alias stems -> (entity unit, needs capitals)
+    alias_lengths: Mapping[str, tuple[int, ...]]  # first stem -> lengths of aliases starting with it, longest first
+    partial_aliases: Mapping[str, str]  # a word found in the aliases of one entity only ("jinping") -> that entity
+    entity_types: Mapping[str, str]  # '@id' -> person/place/...
+    vocabulary: frozenset[str]  # every stem the knowledge uses, in facts or aliases
+    spellings: Mapping[tuple[bool, int], tuple[str, ...]]  # (cyrillic, length) -> known word forms, for typos
+
+    def __repr__(self) -> str:
+        return f"<Index of {len(self.facts)} facts, {len(self.postings)} terms>"
+
+    def phrasing(self, p: int) -> tuple[frozenset[str], str, float]:
+        """(unique units, sorted string for rapidfuzz, summed unit weight) of phrasing p."""
+        return _phrasing(self.phrasings[p], self.weights)
+
+
+def _phrasing(units: str, weights: Mapping[str, float]) -> tuple[frozenset[str], str, float]:
+    unique = frozenset(units.split())
+    return unique, " ".join(sorted(unique)), sum(weights.get(u, 0.5) for u in unique) or 1.0
+
+
+# --- building the index ------------------------------------------------------------------------------------------
+
+
+def _entity(entity_id: str) -> str:
+    return "@" + entity_id
+
+
+def _aliases(entities: Mapping[str, Any]) -> tuple[dict[tuple[str, ...], tuple[str, bool]], set[str]]:
+    """alias stems -> (entity unit, needs capitals), and every word form of every alias."""
+    table: dict[tuple[str, ...], tuple[str, bool]] = {}
+    surfaces: set[str] = set()
+    for entity_id, entity in entities.items():
+        unit = _entity(entity_id)
+        names = [entity.name, *entity.aliases]
+        names += [tn.split_prefixes(n) for n in names if "-" in n]  # "non alliance" typed without the hyphen
+        # Typed names in the other alphabet: "Moskva" for "Москва", "Kazan" for "Казань".
+        names += [
+            v for n in names if tn.is_cyrillic(n.casefold()) and len(n) >= 4 for v in tn.transliterations(n.casefold())
+        ]
+        for name in names:
+            tokens = tn.tokenise(name)
+            if not tokens or any(t.isdigit() for t in tokens):
+                continue  # "Beijing 2022": a year inside an alias would hide the year the question asks about
+            surfaces.update(tokens)
+            # "US" is also "us": an alias made only of stopwords matches only when typed in capitals.
+            table.setdefault(tuple(tn.stem(t) for t in tokens), (unit, all(t in tn.STOPWORDS for t in tokens)))
+    return table, surfaces
+
+
+def _number_unit(number: float) -> str:
+    return f"#{int(number)}" if number == int(number) else f"#{number:g}"
+
+
+def _token_unit(token: str) -> tuple[str, str | None]:
+    """(stem, unit) of a case-folded token; the unit is None for stopwords and stray letters."""
+    if token[0].isdigit():
+        year = tn.year_of(token)
+        if year:
+            return token, f"%{year}"
+        number = tn.parse_number(token)
+        return token, (_number_unit(number) if number is not None else token)
+    stemmed = tn.stem(token)
+    if token in tn.STOPWORDS or len(token) == 1:
+        return stemmed, None
+    return stemmed, stemmed
+
+
+def _fact_pieces(fact: Fact) -> tuple[list[str], str]:
+    """The fact's phrasings (how people ask or recall it) and its text."""
+    # A quote's words, occasion and channel are how people recall it ("what did X say at New Year 2022").
+    extra = [t for t in (fact.words, fact.occasion, fact.said_via) if t]
+    return [fact.title, *fact.questions, *fact.keywords, *extra], fact.text
+
+
+class _Chunk(NamedTuple):
+    """What a whitespace-separated chunk of fact text ("Putin's", "$200", "2023.") contributes."""
+
+    units: tuple[str, ...]  # its units, single-word aliases already read as entities
+    multi: tuple[int, ...]  # positions of words that may start a multi-word alias ("Xi" of "Xi Jinping")
+    stems: tuple[str, ...]  # every token's stem, stopwords included (aliases may contain them)
+    token_units: tuple[str | None, ...]  # units aligned with stems (None for stopwords)
+    new_year: bool  # starts a "New Year" phrase ("New Year 2024" names a holiday, not a period)
+    year: bool  # holds a year
+
+
+_SEPARATOR = "\x01"  # between phrasings read together; never part of a word
+_BREAK = "|"  # the unit a separator becomes (units are words, '@', '#' or '%' strings: never '|')
+
+
+class _Reader:
+    """Turns fact texts into space-joined units, remembering every whitespace chunk it has read.
+
+    Splitting on whitespace and looking chunks up (most recur) gives the same tokens as the tokeniser,
+    since no token spans whitespace, at a fraction of the cost; the per-word pass for multi-word aliases
+    runs only where a chunk can start one.
+    """
+
+    def __init__(self, alias_map: Mapping[tuple[str, ...], tuple[str, bool]], surfaces: set[str]):
+        # Fact texts never use the capitals-only aliases ("US"): their own entity lists name those.
+        self.aliases = {k: unit for k, (unit, needs_caps) in alias_map.items() if not needs_caps}
+        lengths: dict[str, set[int]] = {}
+        for alias in self.aliases:
+            if len(alias) > 1:
+                lengths.setdefault(alias[0], set()).add(len(alias))
+        self.multi_lengths = {k: tuple(sorted(v, reverse=True)) for k, v in lengths.items()}
+        self.surfaces = surfaces
+        # Every chunk read, twice: its units alone (most chunks need nothing else), and in full.
+        self.units = _Chunks(lambda chunk: self.chunk(chunk).units)
+        self.chunks = _Chunks(self.chunk)
+        self.special: set[str] = set()  # chunks that may start a multi-word alias or a "New Year"
+        self.units_of = self.units.__getitem__
+        self.lookup = self.chunks.__getitem__
+        self.units[_SEPARATOR] = (_BREAK,)
+        self.chunks[_SEPARATOR] = _Chunk((_BREAK,), (), (_BREAK,), (_BREAK,), False, False)
+
+    def chunk(self, chunk: str) -> _Chunk:
+        stems, token_units = [], []
+        for token in tn.tokenise(chunk):
+            self.surfaces.add(token)
+            stemmed, unit = _token_unit(token)
+            stems.append(stemmed)
+            token_units.append(self.aliases.get((stemmed,), unit) if unit is not None else None)
+        found = self.chunks[chunk] = _Chunk(
+            tuple(u for u in token_units if u is not None),
+            tuple(i for i, s in enumerate(stems) if s in self.multi_lengths),
+            tuple(stems),
+            tuple(token_units),
+            any(s in tn.NEW_YEAR_FIRST for s in stems),
+            any(tn.year_of(s) for s in stems),
+        )
+        self.units[chunk] = found.units
+        if found.multi or found.new_year:
+            self.special.add(chunk)
+        return found
+
+    def read(self, text: str, words: list[str] | None = None) -> list[str]:
+        """The units of `text`, alias phrases read as '@entity' (longest first); separators become _BREAK.
+
+        The words inside each multi-word alias are added to `words`, so a question using part of the name
+        ("новогоднее послание" for "новогоднее поздравление") still finds the fact.
+        """
+        chunks = text.split()
+        simple = list(map(self.units_of, chunks))  # in C; reads chunks never seen before
+        if self.special.isdisjoint(chunks):
+            return list(chain.from_iterable(simple))
+        parts = list(map(self.lookup, chunks))
+        holiday = any(map(_NEW_YEAR, parts)) and any(map(_YEAR, parts))
+        flagged = list(compress(range(len(parts)), map(_MULTI, parts)))
+        if not flagged and not holiday:
+            return list(chain.from_iterable(simple))
+        # Multi-word aliases: only the chunks where one starts (and those it runs into) are patched.
+        chunk_units = simple
+        patched: dict[int, list[str | None]] = {}
+        lengths, aliases = self.multi_lengths, self.aliases
+        free = (-1, 0)  # (chunk, word) before which words are taken by an alias already read
+        for k in flagged:
+            for j in parts[k].multi:
+                if (k, j) < free:
+                    continue
+                for size in lengths[parts[k].stems[j]]:
+                    stems, last = list(parts[k].stems[j : j + size]), k
+                    while len(stems) < size and last + 1 < len(parts):
+                        last += 1
+                        stems.extend(parts[last].stems[: size - len(stems)])
+                    entity = aliases.get(tuple(stems))
+                    if entity is None:
+                        continue
+                    start, left = j, size  # replace `size` words from word j of chunk k
+                    for c in range(k, last + 1):
+                        units = patched.setdefault(c, list(parts[c].token_units))
+                        end = min(len(units), start + left)
+                        if words is not None:
+                            words.extend(u for u in units[start:end] if u)
+                        units[start:end] = [entity if c == k else None] + [None] * (end - start - 1)
+                        left -= end - start
+                        free = (c, end)
+                        start = 0
+                    break
+        if holiday:  # "New Year 2024": the year names a holiday, not a period
+            for k in compress(range(len(parts)), map(_NEW_YEAR, parts)):
+                window = parts[k : k + 6]
+                offsets = list(accumulate(map(len, map(_STEMS, window)), initial=0))
+                for i in tn.holiday_year_positions(list(chain.from_iterable(map(_STEMS, window)))):
+                    c = bisect_right(offsets, i) - 1
+                    units = patched.setdefault(k + c, list(parts[k + c].token_units))
+                    unit = units[i - offsets[c]]
+                    if unit and unit[0] == "%":
+                        units[i - offsets[c]] = "^" + unit[1:]
+        for c, units in patched.items():
+            chunk_units[c] = tuple(u for u in units if u is not None)
+        return list(chain.from_iterable(chunk_units))
+
+
+_BREAKS = frozenset({_BREAK})
+
+
+class _EntityUnits(dict[str, str]):
+    """Entity id -> its unit ('@id'), made on first use."""
+
+    def __missing__(self, entity_id: str) -> str:
+        unit = self[entity_id] = _entity(entity_id)
+        return unit
+
+
+# _Chunk fields, read fastest by position
+_UNITS, _MULTI, _STEMS, _TOKEN_UNITS, _NEW_YEAR, _YEAR = map(itemgetter, range(6))
+
+
+class _Chunks(dict[str, Any]):
+    """Chunk memo: a missing chunk is read on first lookup, so lookups can run in C (`map`)."""
+
+    def __init__(self, make: Callable[[str], Any]):
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, chunk: str) -> Any:
+        return self.make(chunk)
+
+
+def build_index(knowledge: Any) -> Index:
+    """Index `knowledge` (anything with `.facts` and `.entities`, e.g. `bot.facts.Knowledge`) once."""
+    enabled = gc.isenabled()
+    gc.disable()  # building allocates millions of small objects and frees almost none: collections only cost time
+    try:
+        return _build(knowledge)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build(knowledge: Any) -> Index:
+    facts = tuple(knowledge.facts)
+    entities = dict(knowledge.entities)
+    alias_map, surfaces = _aliases(entities)
+    alias_lengths: dict[str, set[int]] = {}
+    for alias in alias_map:
+        alias_lengths.setdefault(alias[0], set()).add(len(alias))
+    read = _Reader(alias_map, surfaces).read
+    separator, phrasing_break = f" {_SEPARATOR} ", f" {_BREAK} "
+    entity_units = _EntityUnits()
+    days = {str(d).zfill(2): _number_unit(d) for d in range(1, 32)}
+
+    strong_sets: list[tuple[str, ...]] = []
+    weak_sets: list[tuple[str, ...]] = []
+    spans: list[tuple[int, int]] = []
+    phrasings: list[str] = []
+    postings: defaultdict[str, list[int]] = defaultdict(list)
+    for position, fact in enumerate(facts):
+        pieces, text = _fact_pieces(fact)
+        words: list[str] = []
+        units = read(separator.join(pieces).casefold(), words)
+        start = len(phrasings)
+        phrasings.extend(" ".join(units).split(phrasing_break))
+        spans.append((start, len(phrasings)))
+        declared = fact.people + fact.places + fact.topics + fact.reported_by
+        if fact.speaker:
+            declared.append(fact.speaker)
+        strong = frozenset(chain(units, words, map(entity_units.__getitem__, declared))) - _BREAKS
+        weak = frozenset(read(text.casefold(), words)) - strong
+        if len(fact.date) == 10:  # "31 December": the day counts as a figure the fact holds
+            weak |= {days[fact.date[8:]]}
+        strong_sets.append(tuple(strong))
+        weak_sets.append(tuple(weak))
+        # Posting lists: list.append run over every unit in C (no Python loop per unit).
+        deque(map(list.append, map(postings.__getitem__, strong), repeat(position)), maxlen=0)
+        deque(map(list.append, map(postings.__getitem__, weak), repeat(position)), maxlen=0)
+
+    n = len(facts)
+    idf_max = math.log((n + 1) / 0.5)
+    weights = {u: 0.25 + math.log((n + 1) / (len(p) + 0.5)) / idf_max for u, p in postings.items()}
+    for unit in weights:
+        if unit[0] == "%":
+            weights[unit] = YEAR_UNIT_WEIGHT
+    small = n <= SMALL_INDEX
+    made = [_phrasing(p, weights) for p in phrasings] if small else None
+
+    vocabulary = {u for u in postings if u[0] not in "@#%^"} | {s for alias in alias_map for s in alias}
+    spellings: dict[tuple[bool, int], set[str]] = {}
+    for word in surfaces:
+        if len(word) >= 4 and word.isalpha() and word not in tn.STOPWORDS:
+            spellings.setdefault((tn.is_cyrillic(word), len(word)), set()).add(word)
+
+    # Years and figures per fact, from their (short) posting lists rather than a scan of every fact's units;
+    # facts without any share one empty set.
+    mentioned: defaultdict[int, set[int]] = defaultdict(set)
+    phrased: defaultdict[int, set[int]] = defaultdict(set)
+    figures: defaultdict[int, set[str]] = defaultdict(set)
+    holidays: defaultdict[int, set[int]] = defaultdict(set)
+    for unit, posting in postings.items():
+        if unit[0] == "%":
+            year = int(unit[1:])
+            for f in posting:
+                mentioned[f].add(year)
+                if unit in strong_sets[f]:
+                    phrased[f].add(year)
+        elif unit[0] == "#":
+            for f in posting:
+                figures[f].add(unit)
+        elif unit[0] == "^":
+            for f in posting:
+                holidays[f].add(int(unit[1:]))
+    date_year = [int(f.date[:4]) for f in facts]
+    year_postings: defaultdict[str, list[int]] = defaultdict(list)
+    for f, year in enumerate(date_year):
+        year_postings[f"={year}"].append(f)
+        if facts[f].date[5:7] == "12":
+            year_postings[f"12/{year}"].append(f)
+    only: dict[int, frozenset[int]] = {}
+    all_years = [
+        frozenset(mentioned[f] | {y}) if f in mentioned else only.setdefault(y, frozenset({y}))
+        for f, y in enumerate(date_year)
+    ]
+    none: frozenset[Any] = frozenset()
+    return Index(
+        knowledge=knowledge,
+        facts=facts,
+        kinds=tuple(f.kind for f in facts),
+        speakers=tuple(_speaker(f) for f in facts),
+        actors=tuple(_actor(f) for f in facts),
+        people=tuple(frozenset(map(_entity, [*f.people, *([f.speaker] if f.speaker else [])])) for f in facts),
+        strong=tuple(map(frozenset, strong_sets)) if small else tuple(strong_sets),
+        weak=tuple(map(frozenset, weak_sets)) if small else tuple(weak_sets),
+        numbers=tuple(frozenset(figures[f]) if f in figures else none for f in range(n)),
+        date_year=tuple(date_year),
+        december=tuple(f.date[5:7] == "12" for f in facts),
+        phrasing_years=tuple(frozenset(phrased[f]) if f in phrased else none for f in range(n)),
+        all_years=tuple(all_years),
+        holiday_years=tuple(frozenset(holidays[f]) if f in holidays else none for f in range(n)),
+        year_postings=_year_postings(year_postings, all_years, holidays),
+        spans=tuple(spans),
+        phrasings=tuple(phrasings),
+        prepared=tuple(tuple(made[a:b]) for a, b in spans) if made is not None else None,
+        postings=dict(postings),
+        weights=weights,
+        alias_map=alias_map,
+        alias_lengths={k: tuple(sorted(v, reverse=True)) for k, v in alias_lengths.items()},
+        partial_aliases=_partial_aliases(alias_map, {_entity(k): v.type for k, v in entities.items()}),
+        entity_types={_entity(k): v.type for k, v in entities.items()},
+        vocabulary=frozenset(vocabulary),
+        spellings={k: tuple(sorted(v)) for k, v in spellings.items()},
+    )
+
+
+def _year_postings(
+    dated: defaultdict[str, list[int]], all_years: list[frozenset[int]], holidays: Mapping[int, set[int]]
+) -> dict[str, list[int]]:
+    for f, years in enumerate(all_years):
+        for year in years:
+            dated[f"%{year}"].append(f)
+    for f, years in holidays.items():
+        for year in years:
+            dated[f"^{year}"].append(f)
+    return {k: sorted(v) for k, v in dated.items()}
+
+
+def _partial_aliases(
+    alias_map: Mapping[tuple[str, ...], tuple[str, bool]], entity_types: Mapping[str, str]
+) -> dict[str, str]:
+    """Words of people's multi-word names that belong to one person only ("jinping", "lijian").
+
+    Only people: a word of another name ("Shanghai" of the Shanghai Cooperation Organisation, "capital" of
+    an outlet's name) is often an ordinary word or the name of something else.
+    """
+    owners: defaultdict[str, set[str]] = defaultdict(set)
+    for alias, (unit, _) in alias_map.items():
+        for word in alias:
+            owners[word].add(unit)
+    owners = defaultdict(
+        set, {w: u for w, u in owners.items() if all(entity_types[x] in ("person", "outlet") for x in u)}
+    )
+    return {
+        word: next(iter(units))
+        for word, units in owners.items()
+        if len(units) == 1
+        and len(word) >= 3
+        and (word,) not in alias_map
+        and word not in tn.STOPWORDS
+        and word not in tn.COMMON_STEMS
+    }
+
+
+def _actor(fact: Fact) -> str | None:
+    """Whose words or doings a fact reports: the speaker, else the first person, for one-sided kinds."""
+    if fact.kind in ("exchange", "meeting"):
+        return None  # two-sided: both leaders are actors
+    if fact.speaker:
+        return _entity(fact.speaker)
+    return _entity(fact.people[0]) if fact.people else None
+
+
+def _speaker(fact: Fact) -> str | None:
+    if fact.speaker:
+        return _entity(fact.speaker)
+    if fact.kind == "statement" and fact.people:
+        return _entity(fact.people[0])  # a statement's first person is, by convention, who made it
+    return None
+
+
+# --- analysing the question ----------------------------------------------------------------------------------
+
+
+class Unit(NamedTuple):
+    """A unit of meaning in the question: an '@entity', a stem, a '#figure'."""
+
+    key: str
+    weight: float
+    kinds: frozenset[str] | None = None  # a kind noun ("meetings") is also answered by facts of these kinds
+    credit: float = 1.0  # below 1 when the word was a guessed typo correction
+    alt: str | None = None  # an entity the word also stands for ("jinping": Xi Jinping)
+
+
+@dataclass(frozen=True)
+class Query:
+    """What the matcher understood of a question (exposed for tests and for explaining answers)."""
+
+    units: tuple[Unit, ...]
+    keys: frozenset[str]  # units and years, for recall against phrasings
+    text: str  # canonical string for rapidfuzz
+    years: frozenset[int]
+    numbers: frozenset[str]  # exact figures every answer must contain
+    cues: frozenset[str]
+    wants_list: bool
+    new_year: bool
+    person: str | None  # first person named
+    persons: tuple[str, ...]  # every person named, in order
+    strict_years: frozenset[int]  # "at the end of 2022": the fact's own date must be in these years
+    prospective_years: frozenset[int]  # "plans for 2025": best answered by what was said before 2025 about it
+    measures: frozenset[str]  # units a figure is asked in ("barrels", "dollars"): the fact must use them
+    noun_kinds: frozenset[str]  # kinds named by nouns ("meetings", "quotes", "trade")
+    named: frozenset[str]  # entity units of named things (people, places, organisations, outlets, events)
+    corrections: tuple[tuple[str, str], ...]  # (typed, understood as)
+
+    @functools.cached_property
+    def total(self) -> float:
+        return sum(u.weight for u in self.units)
+
+    @property
+    def specific(self) -> bool:
+        """Names something beyond filler words."""
+        return any(u.weight > COMMON_WEIGHT for u in self.units)
+
+
+def _correct(index: Index, token: str) -> tuple[tuple[str, ...], bool] | None:
+    """(stems, guessed) of what a word the knowledge does not use probably means, or None (leave it unknown).
+
+    Russian news words are glossed into English and generic synonyms mapped (not guesses); typos are
+    corrected to the nearest known spelling, and a Cyrillic name is transliterated (guesses).
+    """
+    cyrillic = tn.is_cyrillic(token)
+    stemmed = tn.stem(token)
+    if cyrillic and stemmed in tn.RU_GLOSSARY:
+        return tn.RU_GLOSSARY[stemmed], False
+    if not cyrillic and stemmed in tn.EN_SYNONYMS:
+        replacement = tn.EN_SYNONYMS[stemmed]
+        if all(s in index.vocabulary or s in tn.STOPWORDS for s in replacement):
+            return replacement, False
+    if len(token) == 3 and not cyrillic:
+        # Three letters: only slips in question words ("wen" -> when); "cup" must not become "up".
+        best = process.extractOne(token, tn.QUESTION_WORDS, scorer=OSA.distance, score_cutoff=1)
+        return ((tn.stem(best[0]),), False) if best else None
+    if len(token) < 4:
+        return None
+    if cyrillic:
+        latin = tn.transliterate(token)
+        if tn.stem(latin) in index.vocabulary:
+            return (tn.stem(latin),), False
+    found = _closest(index, token, cyrillic) or (_closest(index, tn.transliterate(token), False) if cyrillic else None)
+    if found:
+        return (tn.stem(found),), True
+    # Question words and cue words ("waht", "ammount", "qoute").
+    limit = 1 if len(token) < 7 else 2
+    best = process.extractOne(token, tn.QUESTION_WORDS + tn.CUE_SPELLINGS, scorer=OSA.distance, score_cutoff=limit)
+    return ((tn.stem(best[0]),), False) if best else None
+
+
+def _closest(index: Index, token: str, cyrillic: bool) -> str | None:
+    """The known spelling nearest to `token` within 1 edit (2 for words of 7+ letters), first letter kept."""
+    limit = 1 if len(token) < 7 else 2
+    best: tuple[int, int, str] | None = None
+    for length in range(len(token) - limit, len(token) + limit + 1):
+        pool = index.spellings.get((cyrillic, length))
+        if not pool:
+            continue
+        for word, distance, _ in process.extract(token, pool, scorer=OSA.distance, score_cutoff=limit, limit=5):
+            if word[0] != token[0] or word in tn.COMMON_WORDS or not tn.plausible_typo(token, word):
+                continue  # "paris" is not "parts", "tall" not "talk", "tanks" not "talks"
+            rank = (int(distance), -len(index.postings.get(tn.stem(word), ())), word)
+            if best is None or rank < best:
+                best = rank
+    return best[2] if best else None
+
+
+@dataclass
+class _Token:
+    """One word of the question while it is being analysed."""
+
+    text: str  # case-folded as typed, or the stem a correction put in its place
+    stem: str
+    caps: bool = False  # typed in capitals ("US", not "us")
+    capitalised: bool = False  # typed with a capital letter
+    known: bool = True  # the knowledge (or the language tables) know this word
+    guessed: bool = False  # a typo correction: likely, not certain
+    consumed: bool = False  # used up as a year, figure or question word
+    alt: str | None = None  # the word as typed, when it was read as another (Russian "декабре" as "december")
+
+
+def _tokens(index: Index, question: str) -> tuple[list[_Token], list[tuple[str, str]]]:
+    """The question's tokens, with typos corrected and Russian news words glossed where the knowledge lacks them."""
+    out: list[_Token] = []
+    corrections: list[tuple[str, str]] = []
+    for raw in tn.raw_tokens(question)[:MAX_TOKENS]:
+        text = raw.casefold()
+        stemmed = tn.stem(text)
+        known = (
+            text[0].isdigit()
+            or text in tn.STOPWORDS
+            or stemmed in index.vocabulary
+            or stemmed in tn.CUE_WORDS
+            or stemmed in index.alias_lengths
+            or text in tn.COMMON_WORDS
+            or stemmed in tn.COMMON_STEMS
+        )
+        fixed = None if known else _correct(index, text)
+        if fixed:
+            stems, guessed = fixed
+            corrections.append((text, " ".join(stems)))
+            out.extend(_Token(s, s, guessed=guessed) for s in stems)
+            continue
+        if known and stemmed in tn.RU_GLOSSARY and tn.is_cyrillic(text) and stemmed not in index.alias_lengths:
+            # A Russian word some fact uses, and a plain English one most facts use: either may match.
+            english = tn.RU_GLOSSARY[stemmed]
+            out.extend(_Token(s, s, alt=stemmed if n == 0 else None) for n, s in enumerate(english))
+            continue
+        out.append(_Token(text, stemmed, raw.isupper() and len(raw) > 1, raw[:1].isupper(), known))
+    return out, corrections
+
+
+def analyse(index: Index, question: str, today: datetime.date) -> Query:
+    """Tokens, corrections, years, figures, cues and weighted units of a question."""
+    tokens, corrections = _tokens(index, question)
+    stems = [t.stem for t in tokens]
+
+    # Years: relative ones first ("last year"), then written ones; other numbers are figures.
+    years: set[int] = set()
+    for start, end, year in tn.relative_years(stems, today):
+        years.add(year)
+        for t in tokens[start:end]:
+            t.consumed = True
+    numbers: set[str] = set()
+    soft_numbers: set[str] = set()
+    strict_years: set[int] = set()
+    prospective_years: set[int] = set()
+    for i, t in enumerate(tokens):
+        if t.consumed or not t.text[0].isdigit():
+            continue
+        year = tn.year_of(t.text)
+        number = None if year else tn.parse_number(t.text)
+        if year:
+            years.add(year)
+            if any(s in tn.STRICT_YEAR_BEFORE for s in stems[max(0, i - 3) : i]):
+                strict_years.add(year)
+            if any(s in tn.PROSPECTIVE_BEFORE for s in stems[max(0, i - 3) : i]):
+                prospective_years.add(year)
+        elif number is not None:
+            (soft_numbers if number <= SMALL_NUMBER else numbers).add(_number_unit(number))
+        else:
+            continue
+        t.consumed = True
+
+    # Question words ("how much", "когда") say which kinds fit; kind nouns stay as content.
+    cues: set[str] = set()
+    i = 0
+    while i < len(tokens):
+        for pattern, cue in tn.CUES_BY_FIRST.get(stems[i], ()):
+            size = len(pattern)
+            if tuple(stems[i : i + size]) == pattern and not any(t.consumed for t in tokens[i : i + size]):
+                if cue != "filler":
+                    cues.add(str(cue))
+                if not any(p in tn.KIND_NOUNS for p in pattern):
+                    for t in tokens[i : i + size]:
+                        t.consumed = True
+                i += size - 1
+                break
+        i += 1
+    wants_list = any(s in tn.LIST_WORDS for s in stems) or any(t.text in tn.PLURAL_LIST_NOUNS for t in tokens)
+    new_year = any(tuple(stems[i : i + len(p)]) == p for i in range(len(stems)) for p in tn.NEW_YEAR_PATTERNS)
+    for i, t in enumerate(tokens):  # "May 2024" is the month; "may I ask" is not
+        if t.text == "may" and not any(0 <= j < len(tokens) and tokens[j].text[0].isdigit() for j in (i - 1, i + 1)):
+            t.consumed = True
+
+    # Alias phrases become entities (longest first); the remaining words are weighted by rarity.
+    units: list[Unit] = []
+    extra_keys: set[str] = set()  # the words inside matched aliases, for recall against phrasings
+    seen: set[str] = set()
+    persons: list[str] = []
+    i = 0
+    while i < len(tokens):
+        t = tokens[i]
+        if t.consumed:
+            i += 1
+            continue
+        span = _alias_at(index, tokens, stems, i)
+        if span:
+            unit, size = span
+            part = tokens[i : i + size]
+            if size > 1:
+                extra_keys.update(p.stem for p in part if p.text not in tn.STOPWORDS and p.stem not in tn.COMMON_STEMS)
+                extra_keys.update(u for p in part if (u := index.alias_map.get((p.stem,), ("", True))[0]))
+            if unit not in seen:
+                seen.add(unit)
+                kinds = next((tn.KIND_NOUNS[p.stem] for p in part if p.stem in tn.KIND_NOUNS), None)
+                credit = GUESS_CREDIT if any(p.guessed for p in part) else 1.0
+                weight = max(_weight(index, unit), KIND_NOUN_WEIGHT) if kinds else _weight(index, unit)
+                units.append(Unit(unit, weight, kinds, credit))
+                if index.entity_types.get(unit) == "person":
+                    persons.append(unit)
+            i += size
+            continue
+        i += 1
+        if t.text in tn.STOPWORDS or t.stem in seen:
+            continue
+        seen.add(t.stem)
+        # A part of a person's name ("jinping") stands for the person, unless it was itself a guess.
+        alt = t.alt or (None if t.guessed else index.partial_aliases.get(t.stem))
+        weight = _word_weight(index, t, i - 1)
+        if t.stem in tn.KIND_NOUNS:
+            weight = max(weight, KIND_NOUN_WEIGHT)
+        if alt and alt[0] == "@":
+            weight = max(min(weight, UNKNOWN_WEIGHT), _weight(index, alt)) if t.known else _weight(index, alt)
+            if index.entity_types.get(alt) == "person" and alt not in persons:
+                persons.append(alt)
+        units.append(Unit(t.stem, weight, tn.KIND_NOUNS.get(t.stem), GUESS_CREDIT if t.guessed else 1.0, alt))
+    units += [Unit(n, 1.0) for n in sorted(numbers)] + [Unit(n, SOFT_NUMBER_WEIGHT) for n in sorted(soft_numbers)]
+    year_keys = [f"%{y}" for y in sorted(years)]
+    keys = {f"^{y}" for y in years} if new_year else set()
+    keys |= {u.key for u in units} | {u.alt for u in units if u.alt} | extra_keys | set(year_keys)
+    return Query(
+        units=tuple(units),
+        keys=frozenset(keys),
+        text=" ".join(sorted([u.alt or u.key for u in units] + year_keys)),
+        years=frozenset(years),
+        numbers=frozenset(numbers),
+        cues=frozenset(cues),
+        wants_list=wants_list,
+        new_year=new_year,
+        person=persons[0] if persons else None,
+        persons=tuple(persons),
+        strict_years=frozenset(strict_years),
+        prospective_years=frozenset(prospective_years),
+        measures=frozenset(u.key for u in units if u.key in tn.MEASURE_UNITS),
+        noun_kinds=frozenset(k for u in units if u.kinds for k in u.kinds),
+        named=frozenset(u.key for u in units if index.entity_types.get(u.key, "topic") != "topic"),
+        corrections=tuple(corrections),
+    )
+
+
+def _alias_at(index: Index, tokens: list[_Token], stems: list[str], i: int) -> tuple[str, int] | None:
+    """(entity unit, number of tokens) of the longest alias starting at token i, if any."""
+    for size in index.alias_lengths.get(stems[i], ()):
+        found = index.alias_map.get(tuple(stems[i : i + size]))
+        if found is None or any(t.consumed for t in tokens[i : i + size]):
+            continue
+        unit, needs_caps = found
+        if needs_caps and not all(t.caps for t in tokens[i : i + size]):
+            continue
+        return unit, size
+    return None
+
+
+def _word_weight(index: Index, t: _Token, position: int) -> float:
+    """How much a content word counts: generic filler little, words the knowledge never uses most."""
+    if t.text in tn.COMMON_WORDS or t.stem in tn.COMMON_STEMS:
+        return COMMON_WEIGHT
+    if not t.known:
+        # Names the knowledge never uses weigh most; Russian word forms it lacks and very short words
+        # (particles, initials, slips) are weaker evidence.
+        if len(t.text) <= 3:
+            return SHORT_UNKNOWN_WEIGHT
+        name_like = not tn.is_cyrillic(t.text) or (t.capitalised and position > 0)
+        return UNKNOWN_WEIGHT if name_like else RUSSIAN_UNKNOWN_WEIGHT
+    if tn.is_cyrillic(t.text):
+        return min(RUSSIAN_WORD_WEIGHT, _weight(index, t.stem))
+    return _weight(index, t.stem)
+
+
+def _weight(index: Index, unit: str) -> float:
+    return index.weights.get(unit, UNKNOWN_WEIGHT if unit[0] != "@" else 1.0)
+
+
+# --- scoring -------------------------------------------------------------------------------------------------
+
+
+class Scored(NamedTuple):
+    position: int  # index of the fact in Index.facts
+    score: float  # may exceed 100 with bonuses; shown clamped
+    coverage: float
+
+    @property
+    def shown(self) -> float:
+        """The 0-100 confidence reported: the score, held below the decline line when coverage is too low."""
+        score = max(0.0, min(100.0, self.score))
+        if self.coverage < MIN_COVERAGE:
+            score = min(score, DECLINE_SCORE * self.coverage / MIN_COVERAGE)
+        return round(score, 1)
+
+
+def _allowed(index: Index, q: Query, f: int) -> bool:
+    """Hard constraints: the year, exact figures and units asked for, and whose words "what did X say" wants."""
+    if q.years and not (
+        q.years & index.all_years[f]
+        or (
+            q.new_year
+            and (q.years & index.holiday_years[f] or (index.december[f] and index.date_year[f] + 1 in q.years))
+        )
+    ):
+        return False
+    if q.strict_years and index.date_year[f] not in q.strict_years:
+        return False
+    if q.measures and not all(m in index.strong[f] or m in index.weak[f] for m in q.measures):
+        return False
+    if q.person and "say" in q.cues:
+        # "What did Putin say" (a verb): Putin's own words, or an exchange or meeting he took part in.
+        actor = index.actors[f]
+        if (actor or q.person) != q.person or q.person not in index.people[f]:
+            return False
+    return q.numbers <= index.numbers[f]
+
+
+def _coverage(index: Index, q: Query, f: int) -> float:
+    """Share of the question's weight the fact explains (a named person or place it lacks counts double)."""
+    matched, total = _explained(index, q, f)
+    return matched / total if total else 0.0
+
+
+def _explained(index: Index, q: Query, f: int) -> tuple[float, float]:
+    strong, weak, kind = index.strong[f], index.weak[f], index.kinds[f]
+    matched = 0.0
+    total = q.total
+    for unit, weight, kinds, credit, alt in q.units:
+        if unit in strong or unit in index.numbers[f] or (kinds is not None and kind in kinds) or alt in strong:
+            matched += weight * credit
+        elif unit in weak or alt in weak:
+            matched += WEAK_CREDIT * weight * credit
+        elif unit in q.named:
+            total += weight  # a person or place the fact does not involve counts double
+        elif credit < 1 and weight < GUESS_FLOOR:
+            total += GUESS_FLOOR - weight  # a guess that matches nothing was probably no typo ("tanks", "talks")
+    return matched, total
+
+
+def _score_all(index: Index, q: Query, candidates: Iterable[int], limit: int = FULL_LIMIT) -> list[Scored]:
+    """Candidates scored (best first): coverage, recall of the closest phrasing, rapidfuzz similarity, fit."""
+    candidates = list(candidates)
+    if not candidates:
+        return []
+    coverage = {f: _coverage(index, q, f) for f in candidates}
+    # Full scoring only for facts that could be answered or suggested: enough coverage, the best by it.
+    candidates = [f for f in candidates if coverage[f] >= SUGGEST_COVERAGE]
+    if len(candidates) > limit:
+        candidates = heapq.nlargest(limit, candidates, key=coverage.__getitem__)
+    owners: list[int] = []
+    made: list[tuple[frozenset[str], str, float]] = []
+    for f in candidates:
+        start, end = index.spans[f]
+        owners.extend([f] * (end - start))
+        if index.prepared is not None:
+            made.extend(index.prepared[f])
+        else:
+            made.extend(map(index.phrasing, range(start, end)))
+    choices = [m[1] for m in made]
+    similarity: dict[int, float] = dict.fromkeys(candidates, 0.0)
+    # Phrasings and question are stored with their units sorted, so plain ratio is token_sort_ratio, 5x faster.
+    for _, value, pos in process.extract(q.text, choices, scorer=fuzz.ratio, limit=None):
+        f = owners[pos]
+        if value > similarity[f]:
+            similarity[f] = value
+    expected_kinds = frozenset().union(*(tn.CUE_KINDS[c] for c in q.cues if c in tn.CUE_KINDS))
+    weights = index.weights
+    out: list[Scored] = []
+    flat = 0  # position of the candidate's first phrasing in choices/totals
+    for f in candidates:
+        start, end = index.spans[f]
+        recall = 0.0
+        for units, _, total in made[flat : flat + end - start]:
+            hit = q.keys.intersection(units)
+            if hit:
+                recall = max(recall, sum(map(weights.__getitem__, hit)) / total)
+        flat += end - start
+        score = 100 * (0.5 * coverage[f] + 0.3 * min(recall, 1.0) + 0.2 * similarity[f] / 100)
+        if q.prospective_years and index.date_year[f] < min(q.prospective_years):
+            score += 5  # "plans for 2025": said before 2025 (it mentions 2025, or it would not be a candidate)
+        elif q.years:
+            if index.date_year[f] in q.years:
+                score += 5
+            elif q.years & index.phrasing_years[f] or (q.new_year and q.years & index.holiday_years[f]):
+                score += 3
+        score += _fit(index, q, f, expected_kinds)
+        out.append(Scored(f, score, coverage[f]))
+    out.sort(key=lambda s: (-s.score, -s.coverage, s.position))
+    return out
+
+
+def _fit(index: Index, q: Query, f: int, expected_kinds: frozenset[str]) -> float:
+    """Points for the fact being the kind of answer the question asks for, and about the right person."""
+    kind, points = index.kinds[f], 0.0
+    if expected_kinds:  # question words: when, where, how much, who said
+        points += 5 if kind in expected_kinds else -3
+    if q.noun_kinds:  # nouns: meetings, quotes, trade
+        points += 4 if kind in q.noun_kinds else -2
+    says = "say" in q.cues
+    actor = index.actors[f]
+    if q.person and actor:
+        # "What did Putin say (about Trump)": the words must be the first person's, not a report about someone
+        # else; "Putin plans ...": a fact about Putin rather than one only mentioning him.
+        if actor == q.person:
+            points += 6
+        elif says:
+            points -= 20
+        else:
+            points -= 5
+    if "amount" in q.cues and not index.numbers[f]:
+        points -= 5  # "how much": a fact with a figure answers better than one without
+    if "who" in q.cues and not index.people[f]:
+        points -= 6  # "who ...?" is answered by a fact naming people
+    if "howto" in q.cues:
+        points -= 10  # "how do I ...": instructions, which no fact gives
+    return points
+
+
+def _year_facts(index: Index, q: Query) -> set[int]:
+    """Facts a question's years allow: dated in or mentioning them, or greeting them as a New Year."""
+    allowed: set[int] = set()
+    for year in q.years:
+        allowed.update(index.year_postings.get(f"%{year}", ()))
+        if q.new_year:
+            allowed.update(index.year_postings.get(f"^{year}", ()))
+            allowed.update(index.year_postings.get(f"12/{year - 1}", ()))
+    return allowed
+
+
+def _candidates(index: Index, q: Query, constrained: bool) -> list[int]:
+    """Up to CANDIDATE_LIMIT facts sharing the most question weight, within the hard constraints.
+
+    Posting lists are read rarest first, and common ones are skipped once POSTING_BUDGET entries have been
+    read, so a question costs about the same on 100 or 100,000 facts. Years and exact figures narrow the
+    search before that, through their own posting lists.
+    """
+    required: set[int] | None = None
+    if constrained:
+        if q.years:
+            required = _year_facts(index, q)
+        for number in q.numbers:
+            facts = set(index.postings.get(number, ()))
+            required = facts if required is None else required & facts
+        if required is not None and not required:
+            return []
+    units = sorted(q.units, key=lambda u: len(index.postings.get(u.key, ())))
+    gathered: dict[int, float] = {}
+    spent = 0
+    for unit in units:
+        posting: Iterable[int] = index.postings.get(unit.key, ())
+        if unit.alt:
+            posting = set(posting) | set(index.postings.get(unit.alt, ()))
+        size = len(posting)  # type: ignore[arg-type]
+        if gathered and spent + size > POSTING_BUDGET:
+            break  # the remaining units are commoner still
+        spent += size
+        for f in posting:
+            if required is None or f in required:
+                gathered[f] = gathered.get(f, 0.0) + unit.weight
+    if required is not None and len(required) <= CANDIDATE_LIMIT:
+        for f in required:  # few enough: every fact the years or figures allow is considered
+            gathered.setdefault(f, 0.0)
+    kinds = {k for u in q.units if u.kinds for k in u.kinds}
+    if kinds and len(index.facts) <= SMALL_INDEX:  # "all quotes": facts of that kind, whatever their words
+        for f, kind in enumerate(index.kinds):
+            if kind in kinds and (required is None or f in required):
+                gathered.setdefault(f, 0.0)
+    found = list(gathered)
+    if len(found) > CANDIDATE_LIMIT:
+        found = heapq.nlargest(CANDIDATE_LIMIT, found, key=gathered.__getitem__)
+    return [f for f in found if _allowed(index, q, f)] if constrained else found
+
+
+# --- answering -----------------------------------------------------------------------------------------------
+
+
+def _declined(question: str, score: float = 0.0, suggestions: Iterable[Fact] = ()) -> Answer:
+    return Answer(question, False, (), round(max(0.0, min(100.0, score)), 1), tuple(suggestions), low_confidence=True)
+
+
+def _year_list(index: Index, question: str, q: Query) -> Answer:
+    """'What happened in 2024?': the facts dated in those years, exchanges and meetings first."""
+    order = {"exchange": 0, "meeting": 1, "anniversary": 2, "trade": 3, "statement": 4, "quote": 5, "context": 6}
+    chosen = sorted({f for y in q.years for f in index.year_postings.get(f"={y}", ())})
+    if not chosen:
+        return _declined(question)
+    chosen.sort(key=lambda f: (order.get(index.kinds[f], 9), index.facts[f].date, f))
+    facts = tuple(index.facts[f] for f in chosen[:LIST_LIMIT])
+    return Answer(question, True, facts, 100.0, (), is_list=len(facts) > 1)
+
+
+def answer(index: Index, question: str, today: datetime.date) -> Answer:
+    """The reply to `question` ("today" resolves "last year" and the like)."""
+    question = question or ""
+    q = analyse(index, question, today)
+    if not q.specific and not q.numbers:
+        if q.years and (q.wants_list or not q.units or not q.specific):
+            return _year_list(index, question, q)
+        return _declined(question)
+
+    ranked = _score_all(index, q, _candidates(index, q, constrained=True))
+    best = ranked[0] if ranked else None
+    if best is None:
+        return _declined(question, 0.0, _suggest(index, q, ranked))
+    # How much of the question the best fact explains, in weight; a matching year counts too.
+    explained = _explained(index, q, best.position)[0] + YEAR_MATCHED * bool(q.years)
+    if best.coverage < MIN_COVERAGE or best.score < DECLINE_SCORE or (not q.wants_list and explained < MIN_MATCHED):
+        # The reported confidence stays below the line, in proportion to what was missing.
+        confidence = min(best.shown, DECLINE_SCORE * min(1.0, explained / MIN_MATCHED), DECLINE_SCORE - 1)
+        return _declined(question, confidence, _suggest(index, q, ranked))
+
+    close = [s for s in ranked[1:] if s.score >= best.score - CLOSE_MARGIN and s.coverage >= MIN_COVERAGE]
+    if q.wants_list:
+        floor = max(MIN_COVERAGE, 0.8 * best.coverage)
+        items = [s for s in ranked if s.coverage >= floor and s.score >= DECLINE_SCORE]
+        if q.person and q.cues & {"say", "quote"}:
+            spoken = [s for s in items if index.speakers[s.position] == q.person]
+            items = spoken or items
+        if q.noun_kinds:  # "every New Year message": the exchanges, not every fact that mentions one
+            items = [s for s in items if index.kinds[s.position] in q.noun_kinds] or items
+        items = items[:LIST_LIMIT]
+        if all(s.coverage >= best.coverage for s in items):  # all answer it fully ("all meetings"): in time order
+            items.sort(key=lambda s: (index.facts[s.position].date, s.position))
+        if len(items) > 1:
+            facts = tuple(index.facts[s.position] for s in items)
+            return Answer(question, True, facts, best.shown, (), is_list=True)
+    suggestions = tuple(index.facts[s.position] for s in close[:MAX_SUGGESTIONS])
+    low = best.score < CONFIDENT_SCORE or bool(close and close[0].score >= best.score - 1.0)
+    return Answer(question, True, (index.facts[best.position],), best.shown, suggestions, low_confidence=low)
+
+
+def _suggest(index: Index, q: Query, ranked: list[Scored]) -> tuple[Fact, ...]:
+    """'Did you mean' for a declined question: near misses, or good matches outside the year/figure asked."""
+    near = [s for s in ranked if s.coverage >= SUGGEST_COVERAGE and s.score >= DECLINE_SCORE - 15]
+    if not near and (q.years or q.numbers or q.measures or q.strict_years or (q.person and "say" in q.cues)):
+        unconstrained = _score_all(index, q, _candidates(index, q, constrained=False), limit=SUGGEST_LIMIT)
+        near = [s for s in unconstrained if s.coverage >= MIN_COVERAGE]
+    return tuple(index.facts[s.position] for s in near[:MAX_SUGGESTIONS])

@@ -1,0 +1,480 @@
+"""Question matching (`bot.matching`) on a tiny invented knowledge base, so each behaviour is checked in isolation.
+
+The two leaders, cities and figures below are made up (Ana Silva of Northland, Oleg Marin of Southland); the
+matcher must answer from their phrasings and aliases alone, which also shows it holds no content of its own.
+Each test asserts what a person would get back: which fact, whether it is declined, offered as a choice or
+listed, for keyword queries, full questions, typos, Russian, transliterated names, years and relative years.
+"""
+
+from __future__ import annotations
+
+import datetime
+import types
+
+import pytest
+
+from bot import textnorm
+from bot.facts import Knowledge
+from bot.matching import DECLINE_SCORE, Answer, answer, build_index
+from bot.model import Entity, Fact, Source
+
+TODAY = datetime.date(2024, 6, 1)
+
+
+def entity(id: str, type: str, name: str, *aliases: str) -> Entity:
+    return Entity(id=id, type=type, name=name, aliases=list(aliases))
+
+
+def fact(id: str, kind: str, title: str, date: str, text: str, questions: list[str], **fields) -> Fact:
+    return Fact(
+        id=id,
+        kind=kind,
+        title=title,
+        date=date,
+        text=text,
+        questions=questions,
+        sources=[Source(article="test", excerpt=text)],
+        **fields,
+    )
+
+
+ENTITIES = [
+    entity("ana-silva", "person", "Ana Silva", "Silva", "President Silva", "Northland president", "Ана Силва", "Силва"),
+    entity("oleg-marin", "person", "Oleg Marin", "Marin", "President Marin", "Олег Марин", "Марин", "Марина"),
+    entity("northland", "place", "Northland", "Northlandic", "Нортленд"),
+    entity("southland", "place", "Southland", "Southlandic", "Саутленд"),
+    entity("norvik", "place", "Norvik", "Норвик"),
+    entity("tallgrad", "place", "Tallgrad"),  # no Russian alias: "Таллград" must be understood by transliteration
+    entity("trade", "topic", "Trade", "trade", "commerce", "turnover", "торговля", "товарооборот"),
+    entity("new-year", "topic", "New Year greetings", "New Year", "New Year message", "greetings", "поздравление"),
+    entity("meeting", "topic", "Meetings", "meeting", "meetings", "visit", "visited", "met", "встреча", "визит"),
+]
+
+FACTS = [
+    fact(
+        "exchange-2022",
+        "exchange",
+        "New Year exchange, end of 2022",
+        "2022-12-31",
+        "On 31 December 2022 Ana Silva and Oleg Marin exchanged New Year greetings and praised their partnership.",
+        ["New Year exchange 2022", "How did Silva and Marin greet each other in 2022?"],
+        people=["ana-silva", "oleg-marin"],
+        topics=["new-year"],
+    ),
+    fact(
+        "exchange-2023",
+        "exchange",
+        "New Year exchange, end of 2023",
+        "2023-12-31",
+        "On 31 December 2023 Ana Silva and Oleg Marin exchanged New Year greetings; trade was mentioned.",
+        ["New Year exchange 2023", "How did Silva and Marin greet each other in 2023?"],
+        keywords=["New Year 2024"],  # the greetings of 31 December 2023 are for New Year 2024
+        people=["ana-silva", "oleg-marin"],
+        topics=["new-year", "trade"],
+    ),
+    fact(
+        "marin-norvik-2021",
+        "meeting",
+        "Marin visits Norvik (May 2021)",
+        "2021-05",
+        "Oleg Marin visited Norvik in May 2021 and met Ana Silva at the harbour.",
+        ["When did Marin visit Norvik?", "Marin trip to Northland 2021", "Когда Марин был в Норвике?"],
+        keywords=["harbour talks"],
+        people=["oleg-marin", "ana-silva"],
+        places=["norvik", "northland"],
+        topics=["meeting"],
+    ),
+    fact(
+        "silva-tallgrad-2023",
+        "meeting",
+        "Silva visits Tallgrad (September 2023)",
+        "2023-09",
+        "Ana Silva visited Tallgrad in September 2023, her first trip to Southland.",
+        ["When did Silva visit Tallgrad?", "Silva trip to Southland 2023"],
+        people=["ana-silva"],
+        places=["tallgrad", "southland"],
+        topics=["meeting"],
+    ),
+    fact(
+        "trade-2021",
+        "trade",
+        "Trade sets new records (2021)",
+        "2021",
+        "Trade between Northland and Southland set new records in 2021; no figure was given.",
+        ["How was trade in 2021?", "trade records 2021"],
+        places=["northland", "southland"],
+        topics=["trade"],
+    ),
+    fact(
+        "trade-2023",
+        "trade",
+        "Trade passes $150 billion (2023)",
+        "2023",
+        "Trade between Northland and Southland passed $150 billion in 2023.",
+        ["How much was trade in 2023?", "Did trade pass 150 billion dollars?"],
+        keywords=["$150 billion"],
+        places=["northland", "southland"],
+        topics=["trade"],
+    ),
+    fact(
+        "silva-quote-bridge-2022",
+        "quote",
+        "Silva: friendship is a bridge across the sea",
+        "2022-12-31",
+        "In her New Year message of 2022 Ana Silva called the friendship a bridge across the sea.",
+        ["What did Silva say about the bridge?", "bridge across the sea"],
+        speaker="ana-silva",
+        words="Our friendship is a bridge across the sea.",
+        occasion="New Year greetings, end of 2022",
+        people=["ana-silva", "oleg-marin"],
+    ),
+    fact(
+        "marin-quote-lighthouse-2022",
+        "quote",
+        "Marin: partnership is a lighthouse",
+        "2022-12-31",
+        "In his New Year message of 2022 Oleg Marin called the partnership a lighthouse for the region.",
+        ["What did Marin say about the lighthouse?", "lighthouse for the region"],
+        speaker="oleg-marin",
+        words="Our partnership is a lighthouse for the region.",
+        occasion="New Year greetings, end of 2022",
+        people=["oleg-marin", "ana-silva"],
+    ),
+    fact(
+        "marin-quote-harvest-2023",
+        "quote",
+        "Marin: a year of rich harvest",
+        "2023-12-31",
+        "In his New Year message of 2023 Oleg Marin said the year brought a rich harvest of joint projects.",
+        ["What did Marin say about the harvest?", "rich harvest of joint projects"],
+        speaker="oleg-marin",
+        words="This year brought a rich harvest of joint projects.",
+        occasion="New Year greetings, end of 2023",
+        people=["oleg-marin"],
+    ),
+]
+
+
+def make_knowledge(facts: list[Fact] = FACTS, entities: list[Entity] = ENTITIES) -> Knowledge:
+    return Knowledge(
+        facts=tuple(facts),
+        by_id=types.MappingProxyType({f.id: f for f in facts}),
+        entities=types.MappingProxyType({e.id: e for e in entities}),
+        articles=types.MappingProxyType({}),
+    )
+
+
+@pytest.fixture(scope="module")
+def index():
+    return build_index(make_knowledge())
+
+
+def ask(index, question: str, today: datetime.date = TODAY) -> Answer:
+    return answer(index, question, today)
+
+
+def first(result: Answer) -> str | None:
+    return result.facts[0].id if result.answered and result.facts else None
+
+
+# --- finding the right fact ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("trade 2023", "trade-2023"),  # keywords
+        ("How much was trade between Northland and Southland in 2023?", "trade-2023"),  # a full question
+        ("tallgrad silva visit", "silva-tallgrad-2023"),  # word order
+        ("When did Silva go to Tallgrad?", "silva-tallgrad-2023"),
+        ("marin norvik", "marin-norvik-2021"),
+        ("harbour talks", "marin-norvik-2021"),  # a fact's own keyword
+        ("bridge across the sea", "silva-quote-bridge-2022"),  # the quoted words
+    ],
+)
+def test_keywords_questions_and_word_order_find_the_fact(index, question, expected):
+    result = ask(index, question)
+    assert first(result) == expected, result
+    assert result.answered and result.score > 0
+
+
+@pytest.mark.parametrize("name", ["Silva", "Ana Silva", "President Silva", "Northland president", "silva"])
+def test_short_and_long_names_mean_the_same_person(index, name):
+    assert first(ask(index, f"When did {name} visit Tallgrad?")) == "silva-tallgrad-2023"
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("wen did silva vist tallgrd", "silva-tallgrad-2023"),  # dropped and missing letters
+        ("marin visti norvk", "marin-norvik-2021"),
+        ("tarde 2023", "trade-2023"),  # transposed letters
+        ("Marn lighthouse", "marin-quote-lighthouse-2022"),
+    ],
+)
+def test_typos_are_forgiven(index, question, expected):
+    assert first(ask(index, question)) == expected
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("Когда Марин был в Норвике?", "marin-norvik-2021"),  # Russian inflection: Норвике -> Норвик
+        ("визит Марина в Норвик", "marin-norvik-2021"),
+        ("Когда Силва была в Таллграде?", "silva-tallgrad-2023"),  # Cyrillic spelling of a Latin-only name
+        ("товарооборот 2023", "trade-2023"),
+    ],
+)
+def test_russian_questions(index, question, expected):
+    assert first(ask(index, question)) == expected
+
+
+def test_question_words_choose_the_kind_of_fact(index):
+    # Both the 2023 exchange and the 2023 trade fact mention trade; "how much" asks for the figure.
+    assert first(ask(index, "how much trade 2023")) == "trade-2023"
+    # "What did Marin say" wants Marin's own words, not the exchange he took part in or Silva's quote.
+    assert first(ask(index, "What did Marin say at New Year 2022?")) == "marin-quote-lighthouse-2022"
+    assert first(ask(index, "What did Silva say at New Year 2022?")) == "silva-quote-bridge-2022"
+
+
+# --- years and numbers are exact ----------------------------------------------------------------------------
+
+
+def test_a_year_is_matched_exactly_never_fuzzily(index):
+    assert first(ask(index, "trade in 2021")) == "trade-2021"
+    assert first(ask(index, "trade in 2023")) == "trade-2023"
+    declined = ask(index, "trade in 2019")
+    assert not declined.answered and declined.facts == ()
+    assert declined.low_confidence
+    # The near misses in other years are offered as choices, never as the answer.
+    assert {f.id for f in declined.suggestions} <= {"trade-2021", "trade-2023", "exchange-2023"}
+    assert "trade-2023" in {f.id for f in declined.suggestions}
+
+
+def test_a_figure_is_matched_exactly(index):
+    assert first(ask(index, "did trade pass 150 billion")) == "trade-2023"
+    assert not ask(index, "did trade pass 300 billion").answered
+
+
+@pytest.mark.parametrize(
+    ("question", "today", "expected"),
+    [
+        ("trade last year", datetime.date(2024, 3, 1), "trade-2023"),
+        ("trade last year", datetime.date(2022, 3, 1), "trade-2021"),
+        ("trade this year", datetime.date(2023, 7, 1), "trade-2023"),
+        ("товарооборот в прошлом году", datetime.date(2024, 3, 1), "trade-2023"),
+        ("Silva visit Tallgrad 1 year ago", datetime.date(2024, 3, 1), "silva-tallgrad-2023"),
+    ],
+)
+def test_relative_years_count_from_today(index, question, today, expected):
+    assert first(ask(index, question, today)) == expected
+
+
+def test_relative_year_without_a_fact_is_declined(index):
+    assert not ask(index, "trade next year", datetime.date(2024, 3, 1)).answered
+
+
+# --- declining and offering choices -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "weather in Paris",
+        "Biden",
+        "Modi India trade",  # a known topic with people and places the knowledge never mentions
+        "Olympics 2008",
+        "When did Silva visit Paris?",  # a known person, an unknown place
+        "What is the capital of France?",
+        "Какая погода в Москве?",
+        "",
+        "   ",
+        "?!",
+    ],
+)
+def test_unrelated_questions_are_declined_and_flagged(index, question):
+    result = ask(index, question)
+    assert not result.answered
+    assert result.facts == ()
+    assert result.low_confidence
+    assert result.score < DECLINE_SCORE
+
+
+def test_unrelated_questions_get_no_random_suggestions(index):
+    assert ask(index, "weather in Paris").suggestions == ()
+    assert ask(index, "Biden").suggestions == ()
+
+
+def test_close_facts_are_offered_as_choices(index):
+    # Two New Year exchanges fit equally well when no year is given.
+    result = ask(index, "New Year exchange")
+    assert result.answered
+    shown = {f.id for f in (*result.facts, *result.suggestions)}
+    assert {"exchange-2022", "exchange-2023"} <= shown
+    assert result.low_confidence
+
+
+def test_a_clear_question_gets_one_confident_answer(index):
+    result = ask(index, "When did Marin visit Norvik?")
+    assert first(result) == "marin-norvik-2021"
+    assert not result.low_confidence and not result.is_list
+    assert result.score >= 80
+
+
+# --- lists ---------------------------------------------------------------------------------------------------
+
+
+def test_all_meetings_lists_every_meeting(index):
+    result = ask(index, "all meetings")
+    assert result.answered and result.is_list
+    assert {f.id for f in result.facts} == {"marin-norvik-2021", "silva-tallgrad-2023"}
+
+
+def test_quotes_by_a_person_lists_only_their_quotes_most_relevant_first(index):
+    result = ask(index, "quotes by Marin")
+    assert result.is_list
+    assert {f.id for f in result.facts} == {"marin-quote-lighthouse-2022", "marin-quote-harvest-2023"}
+    in_2023 = ask(index, "Marin quotes 2023")
+    assert first(in_2023) == "marin-quote-harvest-2023"
+
+
+def test_a_year_alone_lists_that_years_facts(index):
+    result = ask(index, "What happened in 2021?")
+    assert result.is_list
+    assert {f.id for f in result.facts} == {"marin-norvik-2021", "trade-2021"}
+    assert not ask(index, "What happened in 2015?").answered
+
+
+def test_lists_are_bounded():
+    many = [
+        fact(
+            f"meeting-{i}",
+            "meeting",
+            f"Meeting number {i}",
+            f"{2000 + i}",
+            f"Ana Silva met Oleg Marin, meeting number {i}.",
+            [f"meeting {i}"],
+            topics=["meeting"],
+        )
+        for i in range(25)
+    ]
+    result = answer(build_index(make_knowledge(many)), "all meetings", TODAY)
+    assert result.is_list and 1 < len(result.facts) <= 10
+
+
+# --- robustness ----------------------------------------------------------------------------------------------
+
+
+def test_a_very_long_question_is_answered(index):
+    question = ("When did Silva visit Tallgrad? " * 200)[:4096]
+    assert len(question) == 4096
+    assert first(ask(index, question)) == "silva-tallgrad-2023"
+    assert not ask(index, "x" * 4096).answered
+
+
+def test_markup_and_odd_characters_do_not_break_matching(index):
+    assert first(ask(index, "<b>trade</b> & «2023»!!!")) == "trade-2023"
+    assert first(ask(index, "TRADE 2023")) == "trade-2023"
+
+
+def test_the_index_knows_only_the_knowledge_it_was_built_from(index):
+    # The same question about a fact that is not in this knowledge is declined, not matched by built-in rules.
+    only_trade = build_index(make_knowledge([f for f in FACTS if f.kind == "trade"]))
+    assert not answer(only_trade, "When did Silva visit Tallgrad?", TODAY).answered
+    assert first(answer(only_trade, "trade 2023", TODAY)) == "trade-2023"
+
+
+def test_matching_is_driven_by_the_fact_phrasings():
+    # A new phrasing in the YAML is all it takes to answer a new way of asking.
+    plain = build_index(make_knowledge())
+    assert not answer(plain, "the ferry accord", TODAY).answered
+    edited = [
+        f.model_copy(update={"keywords": [*f.keywords, "ferry accord"]}) if f.id == "marin-norvik-2021" else f
+        for f in FACTS
+    ]
+    assert first(answer(build_index(make_knowledge(edited)), "the ferry accord", TODAY)) == "marin-norvik-2021"
+
+
+# --- more exact constraints ----------------------------------------------------------------------------------
+
+
+def test_what_did_x_say_is_answered_only_by_x(index):
+    # Marin spoke of the lighthouse; Silva did not: her question is declined, not answered with his words.
+    assert first(ask(index, "What did Marin say about the lighthouse?")) == "marin-quote-lighthouse-2022"
+    result = ask(index, "What did Silva say about the lighthouse?")
+    assert first(result) != "marin-quote-lighthouse-2022"
+
+
+def test_a_new_year_named_by_its_year_is_the_greetings_sent_the_year_before(index):
+    assert first(ask(index, "New Year 2024 greetings")) == "exchange-2023"
+    # ... but "2024" there names the holiday, not a period: trade or greetings "at the end of 2024" are not in it.
+    assert not ask(index, "New Year exchange at the end of 2024").answered
+    assert first(ask(index, "New Year exchange at the end of 2023")) == "exchange-2023"
+
+
+def test_a_unit_the_fact_does_not_use_is_declined(index):
+    assert first(ask(index, "trade 2023 in dollars")) == "trade-2023"  # "$150 billion"
+    assert not ask(index, "how much trade in 2023 in barrels").answered
+
+
+def test_instructions_and_vague_single_names_are_not_answered_with_a_random_fact(index):
+    assert not ask(index, "how do I learn Northlandic").answered
+    vague = ask(index, "Silva")
+    assert not vague.answered and vague.suggestions  # but the bot offers what it has about her
+
+
+def test_british_and_american_spellings_meet(index):
+    assert first(ask(index, "harbor talks")) == "marin-norvik-2021"  # the fact says "harbour"
+
+
+def test_lists_of_a_kind_hold_only_that_kind(index):
+    result = ask(index, "all New Year exchanges")
+    assert result.is_list
+    assert {f.id for f in result.facts} == {"exchange-2022", "exchange-2023"}
+
+
+# --- language helpers ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Пекине", "Пекин"),
+        ("Москве", "Москва"),
+        ("meetings", "meeting"),
+        ("visited", "visits"),
+        ("organisation", "organization"),
+        ("neighbourly", "neighborly"),
+        ("willingness", "willing"),
+        ("election", "elected"),
+    ],
+)
+def test_word_forms_share_a_stem(a, b):
+    assert textnorm.stem(textnorm.normalise(a)) == textnorm.stem(textnorm.normalise(b))
+
+
+def test_prefixed_words_stay_whole_and_currency_signs_read_as_words():
+    assert textnorm.tokenise("Putin's re-election, $200bn") == ["putin", "reelection", "dollar", "200bn"]
+    assert textnorm.parse_number("200bn") == 200 and textnorm.parse_number("75th") == 75
+    assert textnorm.year_of("2023") == 2023 and textnorm.year_of("3023") is None
+
+
+def test_transliterations_cover_the_usual_spellings():
+    assert "putin" in textnorm.transliterations("путин")
+    assert {"si tszinpin", "si czinpin"} <= textnorm.transliterations("си цзиньпин")
+
+
+@pytest.mark.parametrize(
+    ("typed", "word", "plausible"),
+    [("pution", "putin", True), ("moskow", "moscow", True), ("tarde", "trade", True), ("tanks", "talks", False)],
+)
+def test_only_plausible_slips_count_as_typos(typed, word, plausible):
+    assert textnorm.plausible_typo(typed, word) is plausible
+
+
+def test_relative_year_phrases():
+    today = datetime.date(2026, 3, 1)
+    stems = [textnorm.stem(t) for t in textnorm.tokenise("what happened last year and 2 years ago")]
+    assert [year for _, _, year in textnorm.relative_years(stems, today)] == [2025, 2024]
+    stems = [textnorm.stem(t) for t in textnorm.tokenise("в прошлом году")]
+    assert [year for _, _, year in textnorm.relative_years(stems, today)] == [2025]
