@@ -35,7 +35,6 @@ from telegram.ext import (
 
 from bot import handlers
 from bot.config import Config, bot_token, load_config
-from bot.http import AiohttpRequest
 from bot.updatelog import LoggingApplication
 
 log = logging.getLogger(__name__)
@@ -188,7 +187,6 @@ def build_application(
         .token(token)
         .base_url(base_url)
         .base_file_url(file_base_url(base_url))
-        .request(AiohttpRequest())  # bot calls (getUpdates keeps PTB's own request); PTB's defaults, 256 connections
         # waits out 429 retry_after and Telegram's flood limits; the overall limit leaves room for the digest broadcast
         .rate_limiter(AIORateLimiter(overall_max_rate=max(30, config.broadcast.rate_per_second), max_retries=3))
         .post_init(post_init)
