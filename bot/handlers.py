@@ -22,10 +22,11 @@ import asyncio
 import collections
 import contextlib
 import datetime
+import functools
 import inspect
 import logging
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from telegram import (
@@ -62,6 +63,26 @@ log = logging.getLogger(__name__)
 # bot_data keys
 CONFIG, KNOWLEDGE, INDEX, ON_UNANSWERED = "config", "knowledge", "index", "on_unanswered"
 ON_QUESTION = "on_question"  # hook(answer, chat_id) for every question: counts for /stats
+NOT_ALLOWED = "Not allowed: this command is only for the bot's administrators."
+
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+
+
+def admin_only(callback: Handler) -> Handler:
+    """Run `callback` only for users listed in config `admins`; everyone else gets NOT_ALLOWED and nothing else."""
+
+    @functools.wraps(callback)
+    async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message, user = update.effective_message, update.effective_user
+        if message is None:
+            return
+        if user is None or user.id not in context.application.bot_data[CONFIG].admins:
+            await message.reply_text(NOT_ALLOWED)
+            return
+        await callback(update, context)
+
+    return guarded
+
 
 # The three example questions offered by /start (tests check the bot answers each of them).
 EXAMPLES = (

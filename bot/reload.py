@@ -24,6 +24,7 @@ from telegram.ext import Application, CommandHandler, ContextTypes
 
 from bot.config import Config
 from bot.facts import Knowledge, Problem, check_knowledge, knowledge_fingerprint
+from bot.handlers import admin_only
 from bot.matching import build_index
 
 log = logging.getLogger(__name__)
@@ -104,15 +105,11 @@ async def _poll(context: ContextTypes.DEFAULT_TYPE) -> None:
         await _tell_admins(context.application, outcome_html(outcome))
 
 
+@admin_only
 async def reload_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/reload — admins only: validate and load knowledge/ now."""
     message = update.effective_message
-    user = update.effective_user
-    if message is None:
-        return
-    if user is None or user.id not in context.application.bot_data["config"].admins:
-        await message.reply_text("Sorry, /reload is not allowed for you.")
-        return
+    assert message is not None  # admin_only checked
     outcome = await reload_knowledge(context.application.bot_data, force=True)
     from bot.telegram_text import split_html
 

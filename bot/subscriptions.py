@@ -24,6 +24,7 @@ from telegram.ext import Application, CommandHandler, ContextTypes
 from bot import digest
 from bot.broadcast import Summary, send_digest
 from bot.config import Config
+from bot.handlers import admin_only
 from bot.schedule import DigestTrigger, Schedule, last_run, missed_run, next_run
 from bot.store import Stats, Store, open_store
 
@@ -37,7 +38,6 @@ MENU = (
     ("unsubscribe", "Stop the yearly digest"),
     ("digest", "Read a New Year exchange digest now, e.g. /digest 2024"),
 )
-NOT_ALLOWED = "Sorry, this command is only for the bot's administrators."
 MIN_YEAR, MAX_YEAR = 1000, 9999
 
 
@@ -225,21 +225,13 @@ async def show_digest(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 # --- admin commands --------------------------------------------------------------------------------------------
 
 
-def _is_admin(update: Update, config: Config) -> bool:
-    user = update.effective_user
-    return user is not None and user.id in config.admins
-
-
+@admin_only
 async def send_digest_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/senddigest [year] (admins): broadcast now, in the background; the summary follows when it is done."""
     message = update.effective_message
-    if message is None:
-        return
+    assert message is not None  # admin_only checked
     data = context.application.bot_data
     config: Config = data["config"]
-    if not _is_admin(update, config):
-        await message.reply_text(NOT_ALLOWED)
-        return
     knowledge = data["knowledge"]
     year, ok = _year_argument(context.args)
     if not ok:
@@ -288,14 +280,12 @@ def stats_text(stats: Stats, config: Config, now: dt.datetime | None = None) -> 
     return "\n".join(lines)
 
 
+@admin_only
 async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/stats (admins): subscribers, deliveries per digest year, questions asked, answered and declined."""
     message = update.effective_message
-    if message is None:
-        return
+    assert message is not None  # admin_only checked
     data = context.application.bot_data
     config: Config = data["config"]
-    if not _is_admin(update, config):
-        await message.reply_text(NOT_ALLOWED)
-        return
     store: Store = data[STORE]
     await message.reply_text(stats_text(await store.stats(), config))

@@ -84,7 +84,7 @@ async def test_stats_counts_questions_asked_answered_and_declined(botapi, bot_co
         assert "Questions: asked 3, answered 2" in reply["text"]
         assert "declined 1" in reply["text"]
         refused = await ask(botapi, 601, "/stats")
-        assert "Questions" not in refused["text"] and "only for the bot's administrators" in refused["text"]
+        assert "Questions" not in refused["text"] and refused["text"].startswith("Not allowed")
     store = await open_store(config.database)
     try:
         groups = await store.unanswered_groups()
@@ -213,7 +213,7 @@ async def test_an_invalid_edit_keeps_answers_and_tells_admins_where_the_error_is
 async def test_reload_command_is_for_admins_and_reports_the_result(botapi, live_app):
     _, folder = live_app
     refused = await ask(botapi, 703, "/reload")
-    assert "not allowed" in refused["text"]
+    assert refused["text"].startswith("Not allowed")
     ok = await ask(botapi, ADMIN, "/reload")
     assert re.search(r"Knowledge reloaded: \d+ facts", ok["text"])
     (folder / "broken.yaml").write_text("facts:\n  - id: [unclosed\n", encoding="utf-8")

@@ -260,8 +260,8 @@ async def next_bot_message(client: httpx.AsyncClient, since: int) -> tuple[dict,
 
 
 async def test_the_command_runs_the_real_bot_which_answers_and_records_subscriptions(tmp_path):
+    from bot.handlers import NOT_ALLOWED
     from bot.store import open_store
-    from bot.subscriptions import NOT_ALLOWED
 
     question, fact = answerable_fact()
     database = tmp_path / "bot.sqlite3"

@@ -14,7 +14,7 @@ import datetime as dt
 import pytest
 from telegram.ext import ApplicationBuilder
 
-from bot import digest, subscriptions
+from bot import digest, handlers, subscriptions
 from bot.config import DigestConfig
 from bot.schedule import DigestTrigger, Schedule, missed_run
 from bot.store import open_store
@@ -83,7 +83,7 @@ async def test_admin_commands_refuse_everyone_else_and_do_nothing(botapi, bot_ap
     store = bot_app.bot_data["store"]
     await store.subscribe(OTHER)
     reply = await say(botapi, USER, command, user_id=USER)
-    assert reply["text"] == subscriptions.NOT_ALLOWED
+    assert reply["text"] == handlers.NOT_ALLOWED
     probe = await say(botapi, USER, "/subscribe")  # handled after the command: the command is finished
     assert probe["text"].startswith("Subscribed.")
     assert botapi.sent_messages(OTHER) == []  # no digest went out
