@@ -11,6 +11,7 @@ same base: nothing here depends on the clock or on global random state.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import random
 import types
 from typing import Any
@@ -364,8 +365,14 @@ def expected_answers(base: SyntheticBase) -> list[Question]:
 
 def to_knowledge(base: SyntheticBase) -> Knowledge:
     """Validate the base into the models `bot.facts.load_knowledge` builds (no YAML parsing, no corpus checks)."""
-    facts = tuple(Fact.model_validate(f) for f in base.facts)
-    entities = {e["id"]: Entity.model_validate(e) for e in base.entities}
+    enabled = gc.isenabled()
+    gc.disable()  # validation allocates hundreds of thousands of objects and frees none: collections only cost time
+    try:
+        facts = tuple(Fact.model_validate(f) for f in base.facts)
+        entities = {e["id"]: Entity.model_validate(e) for e in base.entities}
+    finally:
+        if enabled:
+            gc.enable()
     return Knowledge(
         facts=facts,
         by_id=types.MappingProxyType({f.id: f for f in facts}),

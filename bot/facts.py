@@ -14,6 +14,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import difflib
+import gc
 import json
 import re
 import sys
@@ -619,6 +620,16 @@ def knowledge_files(knowledge_dir: Path) -> list[Path]:
 
 def check_knowledge(knowledge_dir: Path, corpus_dir: Path) -> tuple[Knowledge | None, list[Problem]]:
     """Read and check everything; the Knowledge (None if there is any problem) and every problem, sorted."""
+    enabled = gc.isenabled()
+    gc.disable()  # loading allocates many objects and frees almost none: collections only cost time on big bases
+    try:
+        return _check_knowledge(knowledge_dir, corpus_dir)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _check_knowledge(knowledge_dir: Path, corpus_dir: Path) -> tuple[Knowledge | None, list[Problem]]:
     knowledge_dir, corpus_dir = Path(knowledge_dir), Path(corpus_dir)
     problems: list[Problem] = []
     articles, corpus_problems = _read_corpus(corpus_dir)
