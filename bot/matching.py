@@ -22,10 +22,9 @@ import heapq
 import math
 from bisect import bisect_right
 from collections import defaultdict, deque
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from itertools import accumulate, chain, compress, repeat
-from operator import itemgetter
+from itertools import accumulate, chain, repeat
 from typing import Any, NamedTuple
 
 from rapidfuzz import fuzz, process
@@ -85,21 +84,20 @@ class Index:
     speakers: tuple[str | None, ...]  # '@entity' of who speaks in a quote or statement
     actors: tuple[str | None, ...]  # '@entity' of whose words or doings a one-sided fact reports (not exchanges)
     people: tuple[frozenset[str], ...]  # '@entity' of every person a fact involves
-    # Per fact, unique units: sets on small indexes, tuples on big ones (a scan of a few dozen is nearly as quick
-    # and takes a fifth of the memory, which matters at 100,000 facts).
-    strong: tuple[Collection[str], ...]  # units of title, questions, keywords, quote fields and entity ids
-    weak: tuple[Collection[str], ...]  # units only in the text
+    # Per fact, its units as one string, separated by spaces and with a space at each end, so a membership test
+    # is a substring search (" unit " in strong[f]): building a set per fact costs more than all the searches
+    # do, and the strings take a fraction of the memory at 100,000 facts.
+    strong: tuple[str, ...]  # title, questions, keywords, quote fields; after _EXTRAS, alias words and entity ids
+    weak: tuple[str, ...]  # units of the text (and the day of the date)
     numbers: tuple[frozenset[str], ...]  # '#75', '#200', the day of the date ...
     date_year: tuple[int, ...]
     december: tuple[bool, ...]  # dated in December: the New Year it greets is the next year
     phrasing_years: tuple[frozenset[int], ...]  # years in title, questions, keywords
     all_years: tuple[frozenset[int], ...]  # date year and every year the fact mentions
     holiday_years: tuple[frozenset[int], ...]  # years it names only as a New Year ("greetings for New Year 2024")
-    spans: tuple[tuple[int, int], ...]  # each fact's slice of the phrasing arrays
-    phrasings: tuple[str, ...]  # each phrasing's units, space-separated
-    # Per phrasing: unique units, their sorted string (for rapidfuzz), their summed weight. Precomputed on small
-    # indexes; on big ones (None) made for the few candidates of each question, to keep building fast.
-    prepared: tuple[tuple[tuple[frozenset[str], str, float], ...], ...] | None  # per fact, on small indexes
+    # Per fact, per phrasing: unique units, their sorted string (for rapidfuzz), their summed weight. Prepared
+    # at build time on small indexes; on big ones (None), made for the few candidates of each question.
+    prepared: tuple[tuple[tuple[frozenset[str], str, float], ...], ...] | None
     postings: Mapping[str, list[int]]  # unit -> facts having it
     # '%2024' -> facts dated in or mentioning 2024, '^2024' -> facts greeting New Year 2024, '12/2023' -> facts
     # dated December 2023, '=2024' -> facts dated in 2024.
@@ -115,9 +113,15 @@ class Index:
     def __repr__(self) -> str:
         return f"<Index of {len(self.facts)} facts, {len(self.postings)} terms>"
 
-    def phrasing(self, p: int) -> tuple[frozenset[str], str, float]:
-        """(unique units, sorted string for rapidfuzz, summed unit weight) of phrasing p."""
-        return _phrasing(self.phrasings[p], self.weights)
+    def phrasings(self, f: int) -> tuple[tuple[frozenset[str], str, float], ...]:
+        """Per phrasing of fact f: (unique units, sorted string for rapidfuzz, summed unit weight)."""
+        if self.prepared is not None:
+            return self.prepared[f]
+        return _phrasings(self.strong[f], self.weights)
+
+
+def _phrasings(strong: str, weights: Mapping[str, float]) -> tuple[tuple[frozenset[str], str, float], ...]:
+    return tuple(_phrasing(p, weights) for p in strong[1 : strong.index(_EXTRAS)].split(_PHRASING_BREAK))
 
 
 def _phrasing(units: str, weights: Mapping[str, float]) -> tuple[frozenset[str], str, float]:
@@ -192,14 +196,21 @@ class _Chunk(NamedTuple):
 
 _SEPARATOR = "\x01"  # between phrasings read together; never part of a word
 _BREAK = "|"  # the unit a separator becomes (units are words, '@', '#' or '%' strings: never '|')
+_END = "\x02"  # between texts read together, and the unit it becomes: aliases and holidays stop there
+_PHRASING_BREAK = f" {_BREAK} "
+_EXTRAS = " \x00 "  # in Index.strong, between the phrasings' units and the entity ids and alias words
+_MORE = object()  # an alias window ended before the alias could: read the rest of the text instead
+_NO_ALIAS = ((), (), (), (0, 0))  # no alias starts in the window (true, so a memo hit needs one test)
+MEMO_LIMIT = 200_000  # alias and holiday windows remembered; past this the memo starts afresh
 
 
 class _Reader:
-    """Turns fact texts into space-joined units, remembering every whitespace chunk it has read.
+    """Turns fact texts into units, remembering every whitespace chunk and alias window it has read.
 
-    Splitting on whitespace and looking chunks up (most recur) gives the same tokens as the tokeniser,
-    since no token spans whitespace, at a fraction of the cost; the per-word pass for multi-word aliases
-    runs only where a chunk can start one.
+    Splitting on whitespace and looking chunks up (most recur) gives the same tokens as the tokeniser, since
+    no token spans whitespace, at a fraction of the cost. Multi-word aliases ("Xi Jinping") and New Year
+    years ("New Year 2024") depend only on the few chunks from where they start, so what a window of chunks
+    yields is worked out once and remembered too: at 100,000 facts most windows recur.
     """
 
     def __init__(self, alias_map: Mapping[tuple[str, ...], tuple[str, bool]], surfaces: set[str]):
@@ -211,14 +222,22 @@ class _Reader:
                 lengths.setdefault(alias[0], set()).add(len(alias))
         self.multi_lengths = {k: tuple(sorted(v, reverse=True)) for k, v in lengths.items()}
         self.surfaces = surfaces
-        # Every chunk read, twice: its units alone (most chunks need nothing else), and in full.
-        self.units = _Chunks(lambda chunk: self.chunk(chunk).units)
+        self.compound: set[str] = {""}  # unit strings of chunks that are not one unit: "" and "dollar #200"
+        # Every chunk read, twice: its units as one string (most chunks need nothing else), and in full.
+        self.units = _Chunks(lambda chunk: self._joined(self.chunk(chunk).units))
         self.chunks = _Chunks(self.chunk)
         self.special: set[str] = set()  # chunks that may start a multi-word alias or a "New Year"
+        self.multi: dict[str, int] = {}  # chunk that may start a multi-word alias -> chunks the longest spans
+        self.multi_chunks: set[str] = set()  # the same chunks, as a set (intersecting a dict scans all its keys)
+        self.new_year: set[str] = set()  # chunks that may start a "New Year"
+        self.years: set[str] = set()  # chunks holding a year
+        self.alias_memo: dict[tuple[tuple[str, ...], bool, int], Any] = {}
+        self.holiday_memo: dict[tuple[str, ...], tuple[tuple[int, int], ...]] = {}
         self.units_of = self.units.__getitem__
         self.lookup = self.chunks.__getitem__
-        self.units[_SEPARATOR] = (_BREAK,)
-        self.chunks[_SEPARATOR] = _Chunk((_BREAK,), (), (_BREAK,), (_BREAK,), False, False)
+        for chunk, unit in ((_SEPARATOR, _BREAK), (_END, _END)):
+            self.units[chunk] = unit
+            self.chunks[chunk] = _Chunk((unit,), (), (unit,), (unit,), False, False)
 
     def chunk(self, chunk: str) -> _Chunk:
         stems, token_units = [], []
@@ -235,70 +254,177 @@ class _Reader:
             any(s in tn.NEW_YEAR_FIRST for s in stems),
             any(tn.year_of(s) for s in stems),
         )
-        self.units[chunk] = found.units
+        self.units[chunk] = self._joined(found.units)
+        if found.multi:
+            self.multi[chunk] = max(self.multi_lengths[stems[j]][0] for j in found.multi)
+            self.multi_chunks.add(chunk)
+        if found.new_year:
+            self.new_year.add(chunk)
+        if found.year:
+            self.years.add(chunk)
         if found.multi or found.new_year:
             self.special.add(chunk)
         return found
 
-    def read(self, text: str, words: list[str] | None = None) -> list[str]:
-        """The units of `text`, alias phrases read as '@entity' (longest first); separators become _BREAK.
+    def read(self, chunks: list[str], words: list[str] | None = None, words_before: int = 0) -> list[str]:
+        """Per chunk of a text split on whitespace (texts read together are divided by _END chunks), its units
+        as one string ("" for none; several are space-separated and listed in `compound`): alias phrases read
+        as '@entity' (longest first), separators as _BREAK.
 
-        The words inside each multi-word alias are added to `words`, so a question using part of the name
-        ("новогоднее послание" for "новогоднее поздравление") still finds the fact.
+        The words inside each multi-word alias starting before chunk `words_before` are added to `words`, so a
+        question using part of the name ("новогоднее послание" for "новогоднее поздравление") still finds the
+        fact.
         """
-        chunks = text.split()
         simple = list(map(self.units_of, chunks))  # in C; reads chunks never seen before
-        if self.special.isdisjoint(chunks):
-            return list(chain.from_iterable(simple))
-        parts = list(map(self.lookup, chunks))
-        holiday = any(map(_NEW_YEAR, parts)) and any(map(_YEAR, parts))
-        flagged = list(compress(range(len(parts)), map(_MULTI, parts)))
-        if not flagged and not holiday:
-            return list(chain.from_iterable(simple))
-        # Multi-word aliases: only the chunks where one starts (and those it runs into) are patched.
-        chunk_units = simple
-        patched: dict[int, list[str | None]] = {}
-        lengths, aliases = self.multi_lengths, self.aliases
-        free = (-1, 0)  # (chunk, word) before which words are taken by an alias already read
-        for k in flagged:
-            for j in parts[k].multi:
-                if (k, j) < free:
+        special = self.special.intersection(chunks)
+        if not special:
+            return simple
+        # Chunks whose words an alias or a holiday year changed: their token units being edited, or None once
+        # an alias has taken every word (their units in `simple` are then final).
+        edited: dict[int, list[str | None] | None] = {}
+        free_chunk, free_word = -1, 0  # words before this one are taken by an alias already read
+        memo, multi, size = self.alias_memo, self.multi, len(chunks)
+        for k in _positions(chunks, special & self.multi_chunks):
+            if k < free_chunk:
+                continue
+            window = chunks[k : k + multi[chunks[k]]]
+            at_end = k + len(window) >= size
+            if _END in window:
+                window, at_end = window[: window.index(_END)], True
+            key = (tuple(window), at_end, free_word if k == free_chunk else 0)
+            found = memo.get(key) or self._alias_window(chunks, k, key)
+            if found is _NO_ALIAS:
+                continue
+            taken, edits, alias_words, (last, stop) = found
+            if taken is not None:  # the usual case: whole chunks become the entity
+                for c, units in taken:
+                    simple[k + c] = units
+                    edited[k + c] = None
+            else:
+                for c, start, end, replacement in edits:
+                    self._tokens(edited, chunks, k + c)[start:end] = replacement  # type: ignore[index]
+            if words is not None and k < words_before:
+                words += alias_words
+            free_chunk, free_word = k + last, stop
+        if not self.new_year.isdisjoint(special) and not self.years.isdisjoint(chunks):
+            # "New Year 2024": the year names a holiday, not a period
+            for k in _positions(chunks, special & self.new_year):
+                window = chunks[k : k + 6]
+                if self.years.isdisjoint(window):
                     continue
-                for size in lengths[parts[k].stems[j]]:
-                    stems, last = list(parts[k].stems[j : j + size]), k
-                    while len(stems) < size and last + 1 < len(parts):
-                        last += 1
-                        stems.extend(parts[last].stems[: size - len(stems)])
-                    entity = aliases.get(tuple(stems))
-                    if entity is None:
-                        continue
-                    start, left = j, size  # replace `size` words from word j of chunk k
-                    for c in range(k, last + 1):
-                        units = patched.setdefault(c, list(parts[c].token_units))
-                        end = min(len(units), start + left)
-                        if words is not None:
-                            words.extend(u for u in units[start:end] if u)
-                        units[start:end] = [entity if c == k else None] + [None] * (end - start - 1)
-                        left -= end - start
-                        free = (c, end)
-                        start = 0
-                    break
-        if holiday:  # "New Year 2024": the year names a holiday, not a period
-            for k in compress(range(len(parts)), map(_NEW_YEAR, parts)):
-                window = parts[k : k + 6]
-                offsets = list(accumulate(map(len, map(_STEMS, window)), initial=0))
-                for i in tn.holiday_year_positions(list(chain.from_iterable(map(_STEMS, window)))):
-                    c = bisect_right(offsets, i) - 1
-                    units = patched.setdefault(k + c, list(parts[k + c].token_units))
-                    unit = units[i - offsets[c]]
+                if _END in window:
+                    window = window[: window.index(_END)]
+                key = tuple(window)
+                positions = self.holiday_memo.get(key)
+                if positions is None:
+                    positions = self._remember(self.holiday_memo, key, self._holiday_years(key))
+                for c, i in positions:
+                    if edited.get(k + c, ()) is None:
+                        continue  # an alias took the chunk (aliases hold no years)
+                    units = self._tokens(edited, chunks, k + c)
+                    unit = units[i]  # type: ignore[index]
                     if unit and unit[0] == "%":
-                        units[i - offsets[c]] = "^" + unit[1:]
-        for c, units in patched.items():
-            chunk_units[c] = tuple(u for u in units if u is not None)
-        return list(chain.from_iterable(chunk_units))
+                        units[i] = "^" + unit[1:]  # type: ignore[index]
+        for c, units in edited.items():
+            if units is not None:
+                simple[c] = self._joined(filter(None, units))
+        return simple
+
+    def _joined(self, units: Iterable[str]) -> str:
+        joined = " ".join(units)
+        if " " in joined:
+            self.compound.add(joined)
+        return joined
+
+    def _tokens(self, edited: dict[int, Any], chunks: list[str], c: int) -> list[str | None]:
+        """Chunk c's token units, to edit (never called for a chunk an alias took whole)."""
+        if c not in edited:
+            edited[c] = list(self.lookup(chunks[c]).token_units)
+        return edited[c]
+
+    def _alias_window(self, chunks: list[str], k: int, key: tuple[tuple[str, ...], bool, int]) -> Any:
+        """What the aliases starting in chunk k do (see `_read_aliases`), remembered by its window of chunks."""
+        found = self._read_aliases(*key)
+        if found is _MORE:  # rare: chunks without words inside the window; read to the end, not remembered
+            rest = chunks[k:]
+            return self._read_aliases(tuple(rest[: rest.index(_END)] if _END in rest else rest), True, key[2])
+        return self._remember(self.alias_memo, key, found)
+
+    def _read_aliases(self, window: tuple[str, ...], at_end: bool, skip: int) -> Any:
+        """For the multi-word aliases starting in the window's first chunk (from word `skip`), longest first:
+        (whole chunks taken as ((chunk, units), ...) or None, edits as ((chunk, start, end, token units),
+        ...), the alias words, (chunk, word) where the last alias ends), chunks relative to the first; or
+        _NO_ALIAS, or _MORE if an alias may run past a window that ends before the text does."""
+        parts = [self.lookup(c) for c in window]
+        edits: list[tuple[int, int, int, tuple[str | None, ...]]] = []
+        words: list[str] = []
+        free = (0, skip)
+        for j in parts[0].multi:
+            if (0, j) < free:
+                continue
+            for size in self.multi_lengths[parts[0].stems[j]]:
+                stems, last = list(parts[0].stems[j : j + size]), 0
+                while len(stems) < size and last + 1 < len(parts):
+                    last += 1
+                    stems.extend(parts[last].stems[: size - len(stems)])
+                if len(stems) < size and not at_end:
+                    return _MORE
+                entity = self.aliases.get(tuple(stems))
+                if entity is None:
+                    continue
+                start, left = j, size  # replace `size` words from word j of chunk 0
+                for c in range(last + 1):
+                    units = parts[c].token_units
+                    end = min(len(units), start + left)
+                    words.extend(u for u in units[start:end] if u)
+                    edits.append((c, start, end, (entity if c == 0 else None,) + (None,) * (end - start - 1)))
+                    left -= end - start
+                    free = (c, end)
+                    start = 0
+                break
+        if not edits:
+            return _NO_ALIAS
+        # Whole chunks taken, no year left in them for a holiday to change, no earlier alias in them: their units
+        # are final (a later alias starts after them).
+        final: dict[int, list[str | None]] = {}
+        for c, start, end, replacement in edits:
+            final.setdefault(c, list(parts[c].token_units))[start:end] = replacement
+        taken = None
+        if (
+            skip == 0
+            and free[1] >= len(parts[free[0]].token_units)
+            and not any(u and u[0] == "%" for units in final.values() for u in units)
+        ):
+            taken = tuple((c, self._joined(filter(None, units))) for c, units in final.items())
+        return taken, tuple(edits), tuple(words), free
+
+    def _holiday_years(self, window: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
+        """(chunk, word) of each year in the window that names a New Year rather than a period."""
+        stems = [self.lookup(c).stems for c in window]
+        offsets = list(accumulate(map(len, stems), initial=0))
+        found = []
+        for i in tn.holiday_year_positions(list(chain.from_iterable(stems))):
+            c = bisect_right(offsets, i) - 1
+            found.append((c, i - offsets[c]))
+        return tuple(found)
+
+    @staticmethod
+    def _remember(memo: dict[Any, Any], key: Any, value: Any) -> Any:
+        if len(memo) >= MEMO_LIMIT:
+            memo.clear()
+        memo[key] = value
+        return value
 
 
-_BREAKS = frozenset({_BREAK})
+def _positions(chunks: list[str], found: set[str]) -> list[int]:
+    """Where the chunks in `found` occur, in order (list.index scans in C: cheaper than a pass in Python)."""
+    positions = []
+    for chunk in found:
+        at = -1
+        for _ in range(chunks.count(chunk)):
+            at = chunks.index(chunk, at + 1)
+            positions.append(at)
+    return sorted(positions) if len(found) > 1 else positions
 
 
 class _EntityUnits(dict[str, str]):
@@ -307,10 +433,6 @@ class _EntityUnits(dict[str, str]):
     def __missing__(self, entity_id: str) -> str:
         unit = self[entity_id] = _entity(entity_id)
         return unit
-
-
-# _Chunk fields, read fastest by position
-_UNITS, _MULTI, _STEMS, _TOKEN_UNITS, _NEW_YEAR, _YEAR = map(itemgetter, range(6))
 
 
 class _Chunks(dict[str, Any]):
@@ -342,35 +464,42 @@ def _build(knowledge: Any) -> Index:
     alias_lengths: dict[str, set[int]] = {}
     for alias in alias_map:
         alias_lengths.setdefault(alias[0], set()).add(len(alias))
-    read = _Reader(alias_map, surfaces).read
-    separator, phrasing_break = f" {_SEPARATOR} ", f" {_BREAK} "
+    reader = _Reader(alias_map, surfaces)
+    read = reader.read
+    separator = f" {_SEPARATOR} "
     entity_units = _EntityUnits()
     days = {str(d).zfill(2): _number_unit(d) for d in range(1, 32)}
 
-    strong_sets: list[tuple[str, ...]] = []
-    weak_sets: list[tuple[str, ...]] = []
-    spans: list[tuple[int, int]] = []
-    phrasings: list[str] = []
+    strong: list[str] = []
+    weak: list[str] = []
     postings: defaultdict[str, list[int]] = defaultdict(list)
+    join = " ".join
     for position, fact in enumerate(facts):
-        pieces, text = _fact_pieces(fact)
+        # Phrasings and text read together (in C, mostly), divided by an _END chunk.
+        chunks = f"{separator.join(_fact_pieces(fact)[0])} {_END} {fact.text}".casefold().split()
         words: list[str] = []
-        units = read(separator.join(pieces).casefold(), words)
-        start = len(phrasings)
-        phrasings.extend(" ".join(units).split(phrasing_break))
-        spans.append((start, len(phrasings)))
+        parts = read(chunks, words, chunks.index(_END))
+        cut = parts.index(_END)
         declared = fact.people + fact.places + fact.topics + fact.reported_by
         if fact.speaker:
             declared.append(fact.speaker)
-        strong = frozenset(chain(units, words, map(entity_units.__getitem__, declared))) - _BREAKS
-        weak = frozenset(read(text.casefold(), words)) - strong
+        words += map(entity_units.__getitem__, declared)
+        strong.append(f" {join(parts[:cut])}{_EXTRAS}{join(words)} ")
+        unique = set(parts)  # the unit strings are the reader's own: their hashes are cached
+        unique.update(words)
+        for compound in unique & reader.compound:
+            unique.remove(compound)
+            unique.update(compound.split())
         if len(fact.date) == 10:  # "31 December": the day counts as a figure the fact holds
-            weak |= {days[fact.date[8:]]}
-        strong_sets.append(tuple(strong))
-        weak_sets.append(tuple(weak))
+            day = days[fact.date[8:]]
+            weak.append(f" {join(parts[cut + 1 :])} {day} ")
+            unique.add(day)
+        else:
+            weak.append(f" {join(parts[cut + 1 :])} ")
         # Posting lists: list.append run over every unit in C (no Python loop per unit).
-        deque(map(list.append, map(postings.__getitem__, strong), repeat(position)), maxlen=0)
-        deque(map(list.append, map(postings.__getitem__, weak), repeat(position)), maxlen=0)
+        deque(map(list.append, map(postings.__getitem__, unique), repeat(position)), maxlen=0)
+    postings.pop(_BREAK, None)
+    postings.pop(_END, None)
 
     n = len(facts)
     idf_max = math.log((n + 1) / 0.5)
@@ -379,7 +508,6 @@ def _build(knowledge: Any) -> Index:
         if unit[0] == "%":
             weights[unit] = YEAR_UNIT_WEIGHT
     small = n <= SMALL_INDEX
-    made = [_phrasing(p, weights) for p in phrasings] if small else None
 
     vocabulary = {u for u in postings if u[0] not in "@#%^"} | {s for alias in alias_map for s in alias}
     spellings: dict[tuple[bool, int], set[str]] = {}
@@ -395,10 +523,10 @@ def _build(knowledge: Any) -> Index:
     holidays: defaultdict[int, set[int]] = defaultdict(set)
     for unit, posting in postings.items():
         if unit[0] == "%":
-            year = int(unit[1:])
+            year, probe = int(unit[1:]), f" {unit} "
             for f in posting:
                 mentioned[f].add(year)
-                if unit in strong_sets[f]:
+                if probe in strong[f]:
                     phrased[f].add(year)
         elif unit[0] == "#":
             for f in posting:
@@ -424,9 +552,9 @@ def _build(knowledge: Any) -> Index:
         kinds=tuple(f.kind for f in facts),
         speakers=tuple(_speaker(f) for f in facts),
         actors=tuple(_actor(f) for f in facts),
-        people=tuple(frozenset(map(_entity, [*f.people, *([f.speaker] if f.speaker else [])])) for f in facts),
-        strong=tuple(map(frozenset, strong_sets)) if small else tuple(strong_sets),
-        weak=tuple(map(frozenset, weak_sets)) if small else tuple(weak_sets),
+        people=_people(facts),
+        strong=tuple(strong),
+        weak=tuple(weak),
         numbers=tuple(frozenset(figures[f]) if f in figures else none for f in range(n)),
         date_year=tuple(date_year),
         december=tuple(f.date[5:7] == "12" for f in facts),
@@ -434,9 +562,7 @@ def _build(knowledge: Any) -> Index:
         all_years=tuple(all_years),
         holiday_years=tuple(frozenset(holidays[f]) if f in holidays else none for f in range(n)),
         year_postings=_year_postings(year_postings, all_years, holidays),
-        spans=tuple(spans),
-        phrasings=tuple(phrasings),
-        prepared=tuple(tuple(made[a:b]) for a, b in spans) if made is not None else None,
+        prepared=tuple(_phrasings(s, weights) for s in strong) if small else None,
         postings=dict(postings),
         weights=weights,
         alias_map=alias_map,
@@ -446,6 +572,19 @@ def _build(knowledge: Any) -> Index:
         vocabulary=frozenset(vocabulary),
         spellings={k: tuple(sorted(v)) for k, v in spellings.items()},
     )
+
+
+def _people(facts: tuple[Fact, ...]) -> tuple[frozenset[str], ...]:
+    """Per fact, the units of the people it involves; facts naming the same people share one set."""
+    shared: dict[tuple[str, ...], frozenset[str]] = {}
+    out = []
+    for fact in facts:
+        key = (*fact.people, fact.speaker or "")
+        found = shared.get(key)
+        if found is None:
+            found = shared[key] = frozenset(map(_entity, [*fact.people, *([fact.speaker] if fact.speaker else [])]))
+        out.append(found)
+    return tuple(out)
 
 
 def _year_postings(
@@ -540,6 +679,15 @@ class Query:
     @functools.cached_property
     def total(self) -> float:
         return sum(u.weight for u in self.units)
+
+    @functools.cached_property
+    def probes(self) -> tuple[tuple[str, str, str, float, frozenset[str] | None, float], ...]:
+        """Per unit: (key, " key ", " alt " to search Index.strong/weak for, weight, kinds, credit)."""
+        return tuple((u.key, _probe(u.key), _probe(u.alt) if u.alt else _NO_PROBE, *u[1:4]) for u in self.units)
+
+    @functools.cached_property
+    def measure_probes(self) -> tuple[str, ...]:
+        return tuple(map(_probe, self.measures))
 
     @property
     def specific(self) -> bool:
@@ -823,7 +971,7 @@ def _allowed(index: Index, q: Query, f: int) -> bool:
         return False
     if q.strict_years and index.date_year[f] not in q.strict_years:
         return False
-    if q.measures and not all(m in index.strong[f] or m in index.weak[f] for m in q.measures):
+    if q.measures and not all(m in index.strong[f] or m in index.weak[f] for m in q.measure_probes):
         return False
     if q.person and "say" in q.cues:
         # "What did Putin say" (a verb): Putin's own words, or an exchange or meeting he took part in.
@@ -831,6 +979,14 @@ def _allowed(index: Index, q: Query, f: int) -> bool:
         if (actor or q.person) != q.person or q.person not in index.people[f]:
             return False
     return q.numbers <= index.numbers[f]
+
+
+def _probe(unit: str) -> str:
+    """What to search Index.strong/weak for: the unit with a space each side."""
+    return f" {unit} "
+
+
+_NO_PROBE = "\x02"  # found in no fact
 
 
 def _coverage(index: Index, q: Query, f: int) -> float:
@@ -843,10 +999,10 @@ def _explained(index: Index, q: Query, f: int) -> tuple[float, float]:
     strong, weak, kind = index.strong[f], index.weak[f], index.kinds[f]
     matched = 0.0
     total = q.total
-    for unit, weight, kinds, credit, alt in q.units:
-        if unit in strong or unit in index.numbers[f] or (kinds is not None and kind in kinds) or alt in strong:
+    for unit, probe, alt, weight, kinds, credit in q.probes:
+        if probe in strong or unit in index.numbers[f] or (kinds is not None and kind in kinds) or alt in strong:
             matched += weight * credit
-        elif unit in weak or alt in weak:
+        elif probe in weak or alt in weak:
             matched += WEAK_CREDIT * weight * credit
         elif unit in q.named:
             total += weight  # a person or place the fact does not involve counts double
@@ -868,12 +1024,9 @@ def _score_all(index: Index, q: Query, candidates: Iterable[int], limit: int = F
     owners: list[int] = []
     made: list[tuple[frozenset[str], str, float]] = []
     for f in candidates:
-        start, end = index.spans[f]
-        owners.extend([f] * (end - start))
-        if index.prepared is not None:
-            made.extend(index.prepared[f])
-        else:
-            made.extend(map(index.phrasing, range(start, end)))
+        phrasings = index.phrasings(f)
+        owners.extend([f] * len(phrasings))
+        made.extend(phrasings)
     choices = [m[1] for m in made]
     similarity: dict[int, float] = dict.fromkeys(candidates, 0.0)
     # Phrasings and question are stored with their units sorted, so plain ratio is token_sort_ratio, 5x faster.
@@ -884,15 +1037,13 @@ def _score_all(index: Index, q: Query, candidates: Iterable[int], limit: int = F
     expected_kinds = frozenset().union(*(tn.CUE_KINDS[c] for c in q.cues if c in tn.CUE_KINDS))
     weights = index.weights
     out: list[Scored] = []
-    flat = 0  # position of the candidate's first phrasing in choices/totals
+    recalls: dict[int, float] = dict.fromkeys(candidates, 0.0)
+    for f, (units, _, total) in zip(owners, made, strict=True):
+        hit = q.keys.intersection(units)
+        if hit:
+            recalls[f] = max(recalls[f], sum(map(weights.__getitem__, hit)) / total)
     for f in candidates:
-        start, end = index.spans[f]
-        recall = 0.0
-        for units, _, total in made[flat : flat + end - start]:
-            hit = q.keys.intersection(units)
-            if hit:
-                recall = max(recall, sum(map(weights.__getitem__, hit)) / total)
-        flat += end - start
+        recall = recalls[f]
         score = 100 * (0.5 * coverage[f] + 0.3 * min(recall, 1.0) + 0.2 * similarity[f] / 100)
         if q.prospective_years and index.date_year[f] < min(q.prospective_years):
             score += 5  # "plans for 2025": said before 2025 (it mentions 2025, or it would not be a candidate)

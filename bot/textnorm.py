@@ -41,6 +41,7 @@ _PREFIX_HYPHEN = re.compile(
     re.I,
 )
 _CURRENCY = str.maketrans({"$": " dollar ", "€": " euro ", "£": " pound ", "¥": " yuan ", "₽": " ruble "})
+_CURRENCY_SIGNS = frozenset("$€£¥₽")
 
 
 def normalise(text: str) -> str:
@@ -52,7 +53,7 @@ def _prepare(text: str) -> str:
     text = text.replace("ё", "е").replace("Ё", "Е")
     if "-" in text or "\u2010" in text or "\u2011" in text:
         text = _PREFIX_HYPHEN.sub(_join, text)
-    if any(sign in text for sign in "$€£¥₽"):
+    if not _CURRENCY_SIGNS.isdisjoint(text):
         text = text.translate(_CURRENCY)
     return text
 
@@ -237,14 +238,18 @@ _CYR_VARIANTS = (
 )
 
 
+_TO_LATIN = str.maketrans(_CYR_TO_LAT)
+_TO_LATIN_VARIANTS = tuple(str.maketrans({**_CYR_TO_LAT, **v}) for v in _CYR_VARIANTS)
+
+
 def transliterate(token: str) -> str:
     """Cyrillic letters to Latin (Путин -> putin, Казань -> kazan); other characters unchanged."""
-    return "".join(_CYR_TO_LAT.get(ch, ch) for ch in token)
+    return token.translate(_TO_LATIN)
 
 
 def transliterations(text: str) -> set[str]:
     """The usual Latin spellings of a Cyrillic text (the standard one and common variants)."""
-    return {transliterate(text)} | {"".join(v.get(ch, _CYR_TO_LAT.get(ch, ch)) for ch in text) for v in _CYR_VARIANTS}
+    return {text.translate(_TO_LATIN), *(text.translate(table) for table in _TO_LATIN_VARIANTS)}
 
 
 # --- stopwords and filler ------------------------------------------------------------------------------------
