@@ -126,7 +126,7 @@ def _phrasings(strong: str, weights: Mapping[str, float]) -> tuple[tuple[frozens
 
 def _phrasing(units: str, weights: Mapping[str, float]) -> tuple[frozenset[str], str, float]:
     unique = frozenset(units.split())
-    return unique, " ".join(sorted(unique)), sum(weights.get(u, 0.5) for u in unique) or 1.0
+    return unique, " ".join(sorted(unique)), math.fsum(weights.get(u, 0.5) for u in unique) or 1.0
 
 
 # --- building the index ------------------------------------------------------------------------------------------
@@ -1041,7 +1041,7 @@ def _score_all(index: Index, q: Query, candidates: Iterable[int], limit: int = F
     for f, (units, _, total) in zip(owners, made, strict=True):
         hit = q.keys.intersection(units)
         if hit:
-            recalls[f] = max(recalls[f], sum(map(weights.__getitem__, hit)) / total)
+            recalls[f] = max(recalls[f], math.fsum(map(weights.__getitem__, hit)) / total)
     for f in candidates:
         recall = recalls[f]
         score = 100 * (0.5 * coverage[f] + 0.3 * min(recall, 1.0) + 0.2 * similarity[f] / 100)
