@@ -231,6 +231,7 @@ class _Reader:
         self.multi_chunks: set[str] = set()  # the same chunks, as a set (intersecting a dict scans all its keys)
         self.new_year: set[str] = set()  # chunks that may start a "New Year"
         self.years: set[str] = set()  # chunks holding a year
+        self.stemless: set[str] = set()  # chunks without words ("—")
         self.alias_memo: dict[tuple[tuple[str, ...], bool, int], Any] = {}
         self.holiday_memo: dict[tuple[str, ...], tuple[tuple[int, int], ...]] = {}
         self.units_of = self.units.__getitem__
@@ -262,6 +263,8 @@ class _Reader:
             self.new_year.add(chunk)
         if found.year:
             self.years.add(chunk)
+        if not stems:
+            self.stemless.add(chunk)
         if found.multi or found.new_year:
             self.special.add(chunk)
         return found
@@ -309,7 +312,11 @@ class _Reader:
         if not self.new_year.isdisjoint(special) and not self.years.isdisjoint(chunks):
             # "New Year 2024": the year names a holiday, not a period
             for k in _positions(chunks, special & self.new_year):
-                window = chunks[k : k + 6]
+                # A "New Year" starting in chunk k and the three words after it lie within four chunks, unless
+                # some have no words; one starting further on is read from its own chunk.
+                window = chunks[k : k + 4]
+                if not self.stemless.isdisjoint(window):
+                    window = chunks[k : k + 6]
                 if self.years.isdisjoint(window):
                     continue
                 if _END in window:
