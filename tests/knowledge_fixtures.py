@@ -4,15 +4,26 @@ The articles and facts here are invented test data (not China–Russia facts): t
 knowledge files (entities, an exchange and a quote, a trade fact). `write_project` writes them to a
 temporary folder, optionally with one text edit, and `line_of` finds the line a test expects a problem on
 from the text itself, so tests do not hard-code line numbers that drift when the fixture changes.
+`clean_env` is the environment tests give the bot's command-line subprocesses.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without the bot's own settings (BOT_*, TELEGRAM_*), plus `extra`: what a
+    test hands a `python -m bot` subprocess, so a token or database exported in the shell never leaks in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "TELEGRAM_"))}
+    env.update(extra)
+    return env
+
 
 ARTICLES: dict[str, str] = {
     "alpha-2023": (

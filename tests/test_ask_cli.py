@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime
 import io
 import json
-import os
 import select
 import subprocess
 import sys
@@ -18,9 +17,9 @@ from pathlib import Path
 import pytest
 
 try:  # tests/ may or may not be a package
-    from tests.knowledge_fixtures import PROJECT_ROOT, edited, write_project
+    from tests.knowledge_fixtures import PROJECT_ROOT, clean_env, edited, write_project
 except ModuleNotFoundError:
-    from knowledge_fixtures import PROJECT_ROOT, edited, write_project
+    from knowledge_fixtures import PROJECT_ROOT, clean_env, edited, write_project
 
 from bot.ask import answer_json, reply_text, run_questions
 from bot.facts import load_knowledge
@@ -39,7 +38,7 @@ def project(tmp_path: Path) -> Path:
 
 
 def run_ask(config: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "TELEGRAM_"))}
+    env = clean_env()
     return subprocess.run(
         [sys.executable, "-m", "bot", "--config", str(config), "ask", *args],
         input=stdin,
@@ -91,7 +90,7 @@ def test_batch_mode_answers_every_line_in_order_including_blank_ones(project):
 
 
 def test_batch_mode_writes_each_answer_as_soon_as_it_is_read(project):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "TELEGRAM_"))}
+    env = clean_env()
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot", "--config", str(project), "ask", "--json", "-"],
         stdin=subprocess.PIPE,

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from knowledge_fixtures import clean_env
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
@@ -277,9 +278,9 @@ async def test_token_bucket_keeps_the_rate_and_honours_pauses():
 
 
 def command_env(server: BotApiServer, database: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "TELEGRAM_"))}
-    env.update(TELEGRAM_API_BASE_URL=server.base_url, TELEGRAM_BOT_TOKEN=TOKEN, BOT_DATABASE=str(database), **extra)
-    return env
+    return clean_env(
+        TELEGRAM_API_BASE_URL=server.base_url, TELEGRAM_BOT_TOKEN=TOKEN, BOT_DATABASE=str(database), **extra
+    )
 
 
 async def run_command(env: dict[str, str], *args: str) -> tuple[int, str, str]:

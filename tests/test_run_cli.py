@@ -13,7 +13,6 @@ import contextlib
 import io
 import json
 import logging
-import os
 import re
 import signal
 import socket
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from knowledge_fixtures import clean_env
 
 from bot.botapi_server import BotApiServer
 from bot.render import format_date
@@ -34,9 +34,7 @@ STARTUP_TIMEOUT = 40  # seconds: a cold start on a busy 2-core machine imports P
 
 
 def bot_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "TELEGRAM_"))}
-    env.update(BOT_DATABASE=str(tmp_path / "bot.sqlite3"), BOT_POLL_TIMEOUT="1", PYTHONUNBUFFERED="1", **extra)
-    return env
+    return clean_env(BOT_DATABASE=str(tmp_path / "bot.sqlite3"), BOT_POLL_TIMEOUT="1", PYTHONUNBUFFERED="1", **extra)
 
 
 async def start_bot(env: dict[str, str]) -> asyncio.subprocess.Process:
