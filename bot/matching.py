@@ -224,11 +224,10 @@ class _Reader:
         self.surfaces = surfaces
         self.compound: set[str] = {""}  # unit strings of chunks that are not one unit: "" and "dollar #200"
         # Every chunk read, twice: its units as one string (most chunks need nothing else), and in full.
-        self.units = _Chunks(lambda chunk: self._joined(self.chunk(chunk).units))
+        self.units = _Chunks(self._read_units)
         self.chunks = _Chunks(self.chunk)
         self.special: set[str] = set()  # chunks that may start a multi-word alias or a "New Year"
         self.multi: dict[str, int] = {}  # chunk that may start a multi-word alias -> chunks the longest spans
-        self.multi_chunks: set[str] = set()  # the same chunks, as a set (intersecting a dict scans all its keys)
         self.new_year: set[str] = set()  # chunks that may start a "New Year"
         self.years: set[str] = set()  # chunks holding a year
         self.stemless: set[str] = set()  # chunks without words ("—")
@@ -258,7 +257,6 @@ class _Reader:
         self.units[chunk] = self._joined(found.units)
         if found.multi:
             self.multi[chunk] = max(self.multi_lengths[stems[j]][0] for j in found.multi)
-            self.multi_chunks.add(chunk)
         if found.new_year:
             self.new_year.add(chunk)
         if found.year:
@@ -268,6 +266,10 @@ class _Reader:
         if found.multi or found.new_year:
             self.special.add(chunk)
         return found
+
+    def _read_units(self, chunk: str) -> str:
+        self.chunk(chunk)
+        return self.units[chunk]
 
     def read(self, chunks: list[str], words: list[str] | None = None, words_before: int = 0) -> list[str]:
         """Per chunk of a text split on whitespace (texts read together are divided by _END chunks), its units
@@ -287,7 +289,7 @@ class _Reader:
         edited: dict[int, list[str | None] | None] = {}
         free_chunk, free_word = -1, 0  # words before this one are taken by an alias already read
         memo, multi, size = self.alias_memo, self.multi, len(chunks)
-        for k in _positions(chunks, special & self.multi_chunks):
+        for k in _positions(chunks, multi.keys() & special):  # (keys & set: scans the smaller side)
             if k < free_chunk:
                 continue
             window = chunks[k : k + multi[chunks[k]]]
@@ -309,9 +311,10 @@ class _Reader:
             if words is not None and k < words_before:
                 words += alias_words
             free_chunk, free_word = k + last, stop
-        if not self.new_year.isdisjoint(special) and not self.years.isdisjoint(chunks):
+        starts = special & self.new_year
+        if starts and not self.years.isdisjoint(chunks):
             # "New Year 2024": the year names a holiday, not a period
-            for k in _positions(chunks, special & self.new_year):
+            for k in _positions(chunks, starts):
                 # A "New Year" starting in chunk k and the three words after it lie within four chunks, unless
                 # some have no words; one starting further on is read from its own chunk.
                 window = chunks[k : k + 4]
@@ -485,8 +488,8 @@ def _build(knowledge: Any) -> Index:
         # Phrasings and text read together (in C, mostly), divided by an _END chunk.
         chunks = f"{separator.join(_fact_pieces(fact)[0])} {_END} {fact.text}".casefold().split()
         words: list[str] = []
-        parts = read(chunks, words, chunks.index(_END))
-        cut = parts.index(_END)
+        cut = chunks.index(_END)  # read gives one entry per chunk: the same place in its result
+        parts = read(chunks, words, cut)
         declared = fact.people + fact.places + fact.topics + fact.reported_by
         if fact.speaker:
             declared.append(fact.speaker)
@@ -586,11 +589,10 @@ def _people(facts: tuple[Fact, ...]) -> tuple[frozenset[str], ...]:
     shared: dict[tuple[str, ...], frozenset[str]] = {}
     out = []
     for fact in facts:
-        key = (*fact.people, fact.speaker or "")
-        found = shared.get(key)
-        if found is None:
-            found = shared[key] = frozenset(map(_entity, [*fact.people, *([fact.speaker] if fact.speaker else [])]))
-        out.append(found)
+        names = (*fact.people, fact.speaker) if fact.speaker else tuple(fact.people)
+        if names not in shared:
+            shared[names] = frozenset(map(_entity, names))
+        out.append(shared[names])
     return tuple(out)
 
 
