@@ -680,6 +680,7 @@ class Query:
     persons: tuple[str, ...]  # every person named, in order
     strict_years: frozenset[int]  # "at the end of 2022": the fact's own date must be in these years
     prospective_years: frozenset[int]  # "plans for 2025": best answered by what was said before 2025 about it
+    holiday_years: frozenset[int]  # "greetings for New Year 2025": that holiday, greeted at the end of 2024
     measures: frozenset[str]  # units a figure is asked in ("barrels", "dollars"): the fact must use them
     noun_kinds: frozenset[str]  # kinds named by nouns ("meetings", "quotes", "trade")
     named: frozenset[str]  # entity units of named things (people, places, organisations, outlets, events)
@@ -712,8 +713,9 @@ def _correct(index: Index, token: str) -> tuple[tuple[str, ...], bool] | None:
     """
     cyrillic = tn.is_cyrillic(token)
     stemmed = tn.stem(token)
-    if cyrillic and stemmed in tn.RU_GLOSSARY:
-        return tn.RU_GLOSSARY[stemmed], False
+    glossed = tn.gloss(token) if cyrillic else None
+    if glossed:
+        return glossed, False
     if not cyrillic and stemmed in tn.EN_SYNONYMS:
         replacement = tn.EN_SYNONYMS[stemmed]
         if all(s in index.vocabulary or s in tn.STOPWORDS for s in replacement):
@@ -790,9 +792,9 @@ def _tokens(index: Index, question: str) -> tuple[list[_Token], list[tuple[str, 
             corrections.append((text, " ".join(stems)))
             out.extend(_Token(s, s, guessed=guessed) for s in stems)
             continue
-        if known and stemmed in tn.RU_GLOSSARY and tn.is_cyrillic(text) and stemmed not in index.alias_lengths:
+        english = tn.gloss(text) if known and tn.is_cyrillic(text) and stemmed not in index.alias_lengths else None
+        if english:
             # A Russian word some fact uses, and a plain English one most facts use: either may match.
-            english = tn.RU_GLOSSARY[stemmed]
             out.extend(_Token(s, s, alt=stemmed if n == 0 else None) for n, s in enumerate(english))
             continue
         out.append(_Token(text, stemmed, raw.isupper() and len(raw) > 1, raw[:1].isupper(), known))
@@ -803,6 +805,9 @@ def analyse(index: Index, question: str, today: datetime.date) -> Query:
     """Tokens, corrections, years, figures, cues and weighted units of a question."""
     tokens, corrections = _tokens(index, question)
     stems = [t.stem for t in tokens]
+    # "for New Year 2025", read from the words as typed (glossing makes "Новый 2025 год" "new 2025 год")
+    typed = [tn.stem(t) for t in tn.tokenise(question)[:MAX_TOKENS]]
+    holiday_years = frozenset(int(typed[i]) for i in tn.holiday_year_positions(typed))
 
     # Years: relative ones first ("last year"), then written ones; other numbers are figures.
     years: set[int] = set()
@@ -847,7 +852,9 @@ def analyse(index: Index, question: str, today: datetime.date) -> Query:
                 break
         i += 1
     wants_list = any(s in tn.LIST_WORDS for s in stems) or any(t.text in tn.PLURAL_LIST_NOUNS for t in tokens)
-    new_year = any(tuple(stems[i : i + len(p)]) == p for i in range(len(stems)) for p in tn.NEW_YEAR_PATTERNS)
+    new_year = bool(holiday_years) or any(
+        tuple(stems[i : i + len(p)]) == p for i in range(len(stems)) for p in tn.NEW_YEAR_PATTERNS
+    )
     for i, t in enumerate(tokens):  # "May 2024" is the month; "may I ask" is not
         if t.text == "may" and not any(0 <= j < len(tokens) and tokens[j].text[0].isdigit() for j in (i - 1, i + 1)):
             t.consumed = True
@@ -895,7 +902,8 @@ def analyse(index: Index, question: str, today: datetime.date) -> Query:
                 persons.append(alt)
         units.append(Unit(t.stem, weight, tn.KIND_NOUNS.get(t.stem), GUESS_CREDIT if t.guessed else 1.0, alt))
     units += [Unit(n, 1.0) for n in sorted(numbers)] + [Unit(n, SOFT_NUMBER_WEIGHT) for n in sorted(soft_numbers)]
-    year_keys = [f"%{y}" for y in sorted(years)]
+    # A year named as a holiday ("New Year 2025") matches phrasings naming that holiday, not that period.
+    year_keys = [f"^{y}" if y in holiday_years else f"%{y}" for y in sorted(years)]
     keys = {f"^{y}" for y in years} if new_year else set()
     keys |= {u.key for u in units} | {u.alt for u in units if u.alt} | extra_keys | set(year_keys)
     return Query(
@@ -911,6 +919,7 @@ def analyse(index: Index, question: str, today: datetime.date) -> Query:
         persons=tuple(persons),
         strict_years=frozenset(strict_years),
         prospective_years=frozenset(prospective_years),
+        holiday_years=holiday_years,
         measures=frozenset(u.key for u in units if u.key in tn.MEASURE_UNITS),
         noun_kinds=frozenset(k for u in units if u.kinds for k in u.kinds),
         named=frozenset(u.key for u in units if index.entity_types.get(u.key, "topic") != "topic"),
@@ -1057,7 +1066,14 @@ def _score_all(index: Index, q: Query, candidates: Iterable[int], limit: int = F
         if q.prospective_years and index.date_year[f] < min(q.prospective_years):
             score += 5  # "plans for 2025": said before 2025 (it mentions 2025, or it would not be a candidate)
         elif q.years:
-            if index.date_year[f] in q.years:
+            # "for New Year 2025": greetings sent at the end of 2024 rather than those of December 2025 (for 2026),
+            # though people also say "New Year 2025" for the latter
+            greets = (index.date_year[f] + 1,) if index.december[f] else index.holiday_years[f]
+            if q.holiday_years.intersection(greets):
+                score += 5
+            elif index.december[f] and index.date_year[f] in q.holiday_years:
+                pass  # dated December 2025, it greets 2026: no bonus for its year
+            elif index.date_year[f] in q.years:
                 score += 5
             elif q.years & index.phrasing_years[f] or (q.new_year and q.years & index.holiday_years[f]):
                 score += 3

@@ -268,7 +268,7 @@ STOPWORDS = words(
     эта эти этом эту этого тот та те то был была были было быть есть его ее их он она они мы вы я мне нам вам им
     меня нас вас ему ей свой своей своих свои между там тут так также еще уже очень какой какая какие каким
     какую каком какого какое ли расскажи скажи пожалуйста мне все всех всё весь вся список перечисли покажи чем
-    чём ком кого кому где когда куда сколько почему зачем ли разве
+    чём ком кого кому где когда куда сколько почему зачем ли разве после перед через без над под около среди
     """
 )
 
@@ -299,6 +299,7 @@ COMMON_WORDS = words(
     less least own else ever never always often sometimes usually already yet again once later together instead
     however although though because since until while exact exactly approximately approx roughly overall total
     altogether specifically especially according accordingly promise promised pledge pledged vow vowed weekday
+    announce announced announcement unveil unveiled proclaim proclaimed
     weekdays stay stayed stays able ever since far way anything kind respect regard regarding order
     произошло случилось было событие события информация подробно новости
     сейчас сегодня год года году лет страна страны стран лидер лидеры президент президенты сторона стороны
@@ -338,7 +339,8 @@ _RU_GLOSSARY_WORDS = {
     "олимпиада": "olympics", "санкции": "sanctions", "пошлины": "tariffs", "китай": "china", "россия": "russia",
     "сша": "usa", "америка": "america", "украина": "ukraine", "япония": "japan", "германия": "germany",
     "индия": "india", "франция": "france", "европа": "europe", "нейтралитет": "neutrality", "оружие": "weapons",
-    "эпоха": "era", "срок": "term", "переизбрание": "re-election", "выборы": "election", "технологии": "technology",
+    "эпоха": "era", "срок": "term", "переизбрание": "re-election", "выборы": "election", "выборов": "election",
+    "выборах": "election", "технологии": "technology",
     "наука": "science", "транспорт": "transport", "экономика": "economy", "будущее": "future",
     "подтвердил": "confirmed", "планирует": "plans", "планы": "plans", "путь": "path", "союз": "alliance",
     "обменялись": "exchanged", "обмен": "exchange", "обменивались": "exchanged", "конец": "end", "конце": "end",
@@ -369,6 +371,8 @@ _EN_SYNONYMS = {
     "sectors": "fields", "domains": "fields", "mark": "marked", "celebrate": "marked", "celebrated": "marked",
     "commemorate": "marked", "buying": "purchases", "buy": "purchases", "bought": "purchases",
     "purchase": "purchases", "contact": "contacts", "ties": "relations", "relationship": "relations",
+    "fridge": "refrigeration", "fridges": "refrigeration", "refrigerator": "refrigeration",
+    "refrigerators": "refrigeration", "spokesperson": "spokesman", "spokeswoman": "spokesman",
 }  # fmt: skip
 
 
@@ -376,9 +380,19 @@ def _stem_phrase(phrase: str) -> tuple[str, ...]:
     return tuple(stem(t) for t in tokenise(phrase))
 
 
-RU_GLOSSARY: dict[str, tuple[str, ...]] = {
-    stem(k.replace("ё", "е")): _stem_phrase(v) for k, v in _RU_GLOSSARY_WORDS.items()
+# Looked up by word form first, then by stem: stems merge some words ("выборы" elections, "выбор" choice).
+RU_GLOSSARY_FORMS: dict[str, tuple[str, ...]] = {
+    k.replace("ё", "е"): _stem_phrase(v) for k, v in _RU_GLOSSARY_WORDS.items()
 }
+RU_GLOSSARY: dict[str, tuple[str, ...]] = {stem(k): v for k, v in RU_GLOSSARY_FORMS.items()}
+
+
+def gloss(word: str) -> tuple[str, ...] | None:
+    """The English stems a case-folded Russian news word stands for, if the glossary has it."""
+    word = word.replace("ё", "е")
+    return RU_GLOSSARY_FORMS.get(word) or RU_GLOSSARY.get(stem(word))
+
+
 EN_SYNONYMS: dict[str, tuple[str, ...]] = {stem(k): _stem_phrase(v) for k, v in _EN_SYNONYMS.items()}
 
 # --- what kind of question -----------------------------------------------------------------------------------
@@ -465,14 +479,21 @@ NEW_YEAR_PATTERNS: tuple[tuple[str, ...], ...] = (
 NEW_YEAR_FIRST = frozenset({p[0] for p in NEW_YEAR_PATTERNS} | {stem("новый")})
 
 
+_NAMED_NEW_YEAR = (_stem_phrase("new year"), _stem_phrase("new years"), _stem_phrase("новый год"), (stem("новый"),))
+
+
 def holiday_year_positions(stems: list[str]) -> list[int]:
-    """Positions of years that name a New Year rather than a period: "New Year 2024", "Новый 2022 год"."""
+    """Positions of years that name a New Year rather than a period, written right after it: "New Year 2024",
+    "на Новый 2022 год" (greeted at the end of the year before). Further off ("New Year exchange 2023") the year
+    is as often the one the greetings were sent in, so it stays a period."""
     found = []
     for i, s in enumerate(stems):
-        if s in NEW_YEAR_FIRST and (
-            s == stem("новый") or any(tuple(stems[i : i + len(p)]) == p for p in NEW_YEAR_PATTERNS)
-        ):
-            found += [j for j in range(i + 1, min(i + 4, len(stems))) if year_of(stems[j])]
+        if s in NEW_YEAR_FIRST:
+            for pattern in _NAMED_NEW_YEAR:
+                end = i + len(pattern)
+                if end < len(stems) and tuple(stems[i:end]) == pattern and year_of(stems[end]):
+                    found.append(end)
+                    break
     return found
 
 

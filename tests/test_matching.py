@@ -412,6 +412,14 @@ def test_a_new_year_named_by_its_year_is_the_greetings_sent_the_year_before(inde
     assert first(ask(index, "New Year exchange at the end of 2023")) == "exchange-2023"
 
 
+def test_a_year_right_after_new_year_is_the_holiday_greeted_the_december_before(index):
+    # Marin's New Year words of 31 December 2022 greeted 2023; those of December 2023 greeted 2024.
+    assert first(ask(index, "What did Marin say for New Year 2023?")) == "marin-quote-lighthouse-2022"
+    assert first(ask(index, "Что сказал Марин на Новый 2023 год?")) == "marin-quote-lighthouse-2022"
+    # Further from "New Year" the year is the one the greetings were sent in.
+    assert ask(index, "Marin New Year message 2023").facts[0].date == "2023-12-31"
+
+
 def test_a_unit_the_fact_does_not_use_is_declined(index):
     assert first(ask(index, "trade 2023 in dollars")) == "trade-2023"  # "$150 billion"
     assert not ask(index, "how much trade in 2023 in barrels").answered
@@ -457,6 +465,13 @@ def test_prefixed_words_stay_whole_and_currency_signs_read_as_words():
     assert textnorm.tokenise("Putin's re-election, $200bn") == ["putin", "reelection", "dollar", "200bn"]
     assert textnorm.parse_number("200bn") == 200 and textnorm.parse_number("75th") == 75
     assert textnorm.year_of("2023") == 2023 and textnorm.year_of("3023") is None
+
+
+def test_russian_words_are_glossed_by_their_form_before_their_stem():
+    # "выборы" (elections) and "выбор" (choice) share a stem; their forms tell them apart.
+    assert textnorm.gloss("выборов") == (textnorm.stem("election"),)
+    assert textnorm.gloss("выбор") == (textnorm.stem("choice"),)
+    assert textnorm.gloss("Пекин".casefold()) is None
 
 
 def test_transliterations_cover_the_usual_spellings():
