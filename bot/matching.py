@@ -991,8 +991,9 @@ def _allowed(index: Index, q: Query, f: int) -> bool:
         return False
     if q.measures and not all(m in index.strong[f] or m in index.weak[f] for m in q.measure_probes):
         return False
-    if q.person and "say" in q.cues:
-        # "What did Putin say" (a verb): Putin's own words, or an exchange or meeting he took part in.
+    if q.person and "say" in q.cues and "who" not in q.cues:
+        # "What did Putin say" (a verb): Putin's own words, or an exchange or meeting he took part in. "Who said
+        # Xi would visit" asks for someone else.
         actor = index.actors[f]
         if (actor or q.person) != q.person or q.person not in index.people[f]:
             return False
@@ -1090,7 +1091,7 @@ def _fit(index: Index, q: Query, f: int, expected_kinds: frozenset[str]) -> floa
         points += 5 if kind in expected_kinds else -3
     if q.noun_kinds:  # nouns: meetings, quotes, trade
         points += 4 if kind in q.noun_kinds else -2
-    says = "say" in q.cues
+    says = "say" in q.cues and "who" not in q.cues
     actor = index.actors[f]
     if q.person and actor:
         # "What did Putin say (about Trump)": the words must be the first person's, not a report about someone
@@ -1196,6 +1197,11 @@ def answer(index: Index, question: str, today: datetime.date) -> Answer:
     best = ranked[0] if ranked else None
     if best is None:
         return _declined(question, 0.0, _suggest(index, q, ranked))
+    if best.coverage < MIN_COVERAGE:
+        # A fact that explains enough of the question, scored about as well, answers it instead.
+        covering = next((s for s in ranked if s.coverage >= MIN_COVERAGE), None)
+        if covering is not None and covering.score >= best.score - CLOSE_MARGIN:
+            best = covering
     # How much of the question the best fact explains, in weight; a matching year counts too.
     explained = _explained(index, q, best.position)[0] + YEAR_MATCHED * bool(q.years)
     if best.coverage < MIN_COVERAGE or best.score < DECLINE_SCORE or (not q.wants_list and explained < MIN_MATCHED):
@@ -1203,7 +1209,7 @@ def answer(index: Index, question: str, today: datetime.date) -> Answer:
         confidence = min(best.shown, DECLINE_SCORE * min(1.0, explained / MIN_MATCHED), DECLINE_SCORE - 1)
         return _declined(question, confidence, _suggest(index, q, ranked))
 
-    close = [s for s in ranked[1:] if s.score >= best.score - CLOSE_MARGIN and s.coverage >= MIN_COVERAGE]
+    close = [s for s in ranked if s is not best and s.score >= best.score - CLOSE_MARGIN and s.coverage >= MIN_COVERAGE]
     if q.wants_list:
         floor = max(MIN_COVERAGE, 0.8 * best.coverage)
         items = [s for s in ranked if s.coverage >= floor and s.score >= DECLINE_SCORE]

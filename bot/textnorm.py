@@ -525,6 +525,11 @@ CUES_BY_FIRST = by_first(CUE_PATTERNS)
 CUE_WORDS = frozenset(w for pattern, _ in CUE_PATTERNS for w in pattern)
 _RELATIVE_BY_FIRST = by_first(RELATIVE_YEAR_PATTERNS)
 _YEARS_AGO = (frozenset({stem("year"), stem("years"), stem("год"), stem("года"), stem("лет")}), {"ago", "назад"})
+# "two years ago", "три года назад": counts people write as words
+_COUNTS = (
+    "one/один two/два/две three/три four/четыре five/пять six/шесть seven/семь eight/восемь nine/девять ten/десять"
+)
+_COUNT_WORDS = {stem(word): n for n, forms in enumerate(_COUNTS.split(), start=1) for word in forms.split("/")}
 
 
 def relative_years(stems: list[str], today: datetime.date) -> list[tuple[int, int, int]]:
@@ -538,14 +543,9 @@ def relative_years(stems: list[str], today: datetime.date) -> list[tuple[int, in
                 i += len(pattern)
                 break
         else:
-            if (
-                i + 2 < len(stems)
-                and stems[i].isdigit()
-                and stems[i + 1] in _YEARS_AGO[0]
-                and stems[i + 2] in _YEARS_AGO[1]
-                and int(stems[i]) < 100
-            ):
-                found.append((i, i + 3, today.year - int(stems[i])))
+            count = int(stems[i]) if stems[i].isdigit() and len(stems[i]) <= 2 else _COUNT_WORDS.get(stems[i])
+            if count and i + 2 < len(stems) and stems[i + 1] in _YEARS_AGO[0] and stems[i + 2] in _YEARS_AGO[1]:
+                found.append((i, i + 3, today.year - count))
                 i += 3
             else:
                 i += 1

@@ -412,6 +412,12 @@ def test_a_new_year_named_by_its_year_is_the_greetings_sent_the_year_before(inde
     assert first(ask(index, "New Year exchange at the end of 2023")) == "exchange-2023"
 
 
+def test_who_said_asks_for_someone_other_than_the_person_named(index):
+    # Silva spoke of the bridge, to Marin: "who told Marin" asks for her words, not his.
+    assert first(ask(index, "Who told Marin the friendship is a bridge across the sea?")) == "silva-quote-bridge-2022"
+    assert not ask(index, "What did Marin say about the bridge?").answered
+
+
 def test_a_year_right_after_new_year_is_the_holiday_greeted_the_december_before(index):
     # Marin's New Year words of 31 December 2022 greeted 2023; those of December 2023 greeted 2024.
     assert first(ask(index, "What did Marin say for New Year 2023?")) == "marin-quote-lighthouse-2022"
@@ -493,3 +499,5 @@ def test_relative_year_phrases():
     assert [year for _, _, year in textnorm.relative_years(stems, today)] == [2025, 2024]
     stems = [textnorm.stem(t) for t in textnorm.tokenise("в прошлом году")]
     assert [year for _, _, year in textnorm.relative_years(stems, today)] == [2025]
+    stems = [textnorm.stem(t) for t in textnorm.tokenise("three years ago, три года назад")]
+    assert [year for _, _, year in textnorm.relative_years(stems, today)] == [2023, 2023]
