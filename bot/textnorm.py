@@ -479,7 +479,8 @@ NEW_YEAR_PATTERNS: tuple[tuple[str, ...], ...] = (
 NEW_YEAR_FIRST = frozenset({p[0] for p in NEW_YEAR_PATTERNS} | {stem("новый")})
 
 
-_NAMED_NEW_YEAR = (_stem_phrase("new year"), _stem_phrase("new years"), _stem_phrase("новый год"), (stem("новый"),))
+# The noun phrases a year can follow ("New Year 2024", "с Новым годом 2024"), and "Новый" of "Новый 2024 год".
+_NAMED_NEW_YEAR = (*(p for p in NEW_YEAR_PATTERNS if len(p) > 1), (stem("новый"),))
 
 
 def holiday_year_positions(stems: list[str]) -> list[int]:
