@@ -770,13 +770,16 @@ class _Token:
     alt: str | None = None  # the word as typed, when it was read as another (Russian "декабре" as "december")
 
 
-def _tokens(index: Index, question: str) -> tuple[list[_Token], list[tuple[str, str]]]:
-    """The question's tokens, with typos corrected and Russian news words glossed where the knowledge lacks them."""
+def _tokens(index: Index, question: str) -> tuple[list[_Token], list[tuple[str, str]], list[str]]:
+    """The question's tokens, with typos corrected and Russian news words glossed where the knowledge lacks them;
+    the corrections; and the stems of the words as typed."""
     out: list[_Token] = []
     corrections: list[tuple[str, str]] = []
+    typed: list[str] = []
     for raw in tn.raw_tokens(question)[:MAX_TOKENS]:
         text = raw.casefold()
         stemmed = tn.stem(text)
+        typed.append(stemmed)
         known = (
             text[0].isdigit()
             or text in tn.STOPWORDS
@@ -798,15 +801,14 @@ def _tokens(index: Index, question: str) -> tuple[list[_Token], list[tuple[str, 
             out.extend(_Token(s, s, alt=stemmed if n == 0 else None) for n, s in enumerate(english))
             continue
         out.append(_Token(text, stemmed, raw.isupper() and len(raw) > 1, raw[:1].isupper(), known))
-    return out, corrections
+    return out, corrections, typed
 
 
 def analyse(index: Index, question: str, today: datetime.date) -> Query:
     """Tokens, corrections, years, figures, cues and weighted units of a question."""
-    tokens, corrections = _tokens(index, question)
+    tokens, corrections, typed = _tokens(index, question)
     stems = [t.stem for t in tokens]
     # "for New Year 2025", read from the words as typed (glossing makes "Новый 2025 год" "new 2025 год")
-    typed = [tn.stem(t) for t in tn.tokenise(question)[:MAX_TOKENS]]
     holiday_years = frozenset(int(typed[i]) for i in tn.holiday_year_positions(typed))
 
     # Years: relative ones first ("last year"), then written ones; other numbers are figures.
