@@ -82,6 +82,7 @@ class Index:
     facts: tuple[Fact, ...]
     kinds: tuple[str, ...]
     speakers: tuple[str | None, ...]  # '@entity' of who speaks in a quote or statement
+    voices: frozenset[str]  # every speaker: people, and organisations that speak ("the foreign ministry said")
     actors: tuple[str | None, ...]  # '@entity' of whose words or doings a one-sided fact reports (not exchanges)
     people: tuple[frozenset[str], ...]  # '@entity' of every person a fact involves
     # Per fact, its units as one string, separated by spaces and with a space at each end, so a membership test
@@ -95,9 +96,9 @@ class Index:
     phrasing_years: tuple[frozenset[int], ...]  # years in title, questions, keywords
     all_years: tuple[frozenset[int], ...]  # date year and every year the fact mentions
     holiday_years: tuple[frozenset[int], ...]  # years it names only as a New Year ("greetings for New Year 2024")
-    # Per fact, per phrasing: unique units, their sorted string (for rapidfuzz), their summed weight. Prepared
-    # at build time on small indexes; on big ones (None), made for the few candidates of each question.
-    prepared: tuple[tuple[tuple[frozenset[str], str, float], ...], ...] | None
+    # Per fact, its phrasings (see _Phrasing). Prepared at build time on small indexes; on big ones (None), made
+    # for the few candidates of each question.
+    prepared: tuple[tuple[_Phrasing, ...], ...] | None
     postings: Mapping[str, list[int]]  # unit -> facts having it
     # '%2024' -> facts dated in or mentioning 2024, '^2024' -> facts greeting New Year 2024, '12/2023' -> facts
     # dated December 2023, '=2024' -> facts dated in 2024.
@@ -113,20 +114,31 @@ class Index:
     def __repr__(self) -> str:
         return f"<Index of {len(self.facts)} facts, {len(self.postings)} terms>"
 
-    def phrasings(self, f: int) -> tuple[tuple[frozenset[str], str, float], ...]:
-        """Per phrasing of fact f: (unique units, sorted string for rapidfuzz, summed unit weight)."""
+    def phrasings(self, f: int) -> tuple[_Phrasing, ...]:
+        """The phrasings of fact f, read for scoring."""
         if self.prepared is not None:
             return self.prepared[f]
         return _phrasings(self.strong[f], self.weights)
 
 
-def _phrasings(strong: str, weights: Mapping[str, float]) -> tuple[tuple[frozenset[str], str, float], ...]:
+class _Phrasing(NamedTuple):
+    """One phrasing of a fact (its title, a question, a keyword ...), read for scoring."""
+
+    units: frozenset[str]  # unique units
+    text: str  # the units sorted, for rapidfuzz
+    weight: float  # their summed weight
+    yearless_weight: float  # ... leaving out years: a question naming no year is not missing the phrasing's
+
+
+def _phrasings(strong: str, weights: Mapping[str, float]) -> tuple[_Phrasing, ...]:
     return tuple(_phrasing(p, weights) for p in strong[1 : strong.index(_EXTRAS)].split(_PHRASING_BREAK))
 
 
-def _phrasing(units: str, weights: Mapping[str, float]) -> tuple[frozenset[str], str, float]:
+def _phrasing(units: str, weights: Mapping[str, float]) -> _Phrasing:
     unique = frozenset(units.split())
-    return unique, " ".join(sorted(unique)), math.fsum(weights.get(u, 0.5) for u in unique) or 1.0
+    weight = math.fsum(weights.get(u, 0.5) for u in unique) or 1.0
+    years = math.fsum(weights.get(u, 0.5) for u in unique if u[0] in "%^")
+    return _Phrasing(unique, " ".join(sorted(unique)), weight, (weight - years) or weight)
 
 
 # --- building the index ------------------------------------------------------------------------------------------
@@ -479,6 +491,7 @@ def _build(knowledge: Any) -> Index:
     separator = f" {_SEPARATOR} "
     entity_units = _EntityUnits()
     days = {str(d).zfill(2): _number_unit(d) for d in range(1, 32)}
+    months = {str(m).zfill(2): tn.stem(name.casefold()) for m, name in enumerate(tn.MONTHS, 1)}
 
     strong: list[str] = []
     weak: list[str] = []
@@ -500,12 +513,18 @@ def _build(knowledge: Any) -> Index:
         for compound in unique & reader.compound:
             unique.remove(compound)
             unique.update(compound.split())
-        if len(fact.date) == 10:  # "31 December": the day counts as a figure the fact holds
-            day = days[fact.date[8:]]
-            weak.append(f" {join(parts[cut + 1 :])} {day} ")
-            unique.add(day)
+        # The date's month and day are part of the fact ("December 2025", "31 December"), whether or not its
+        # text says them; the day counts as a figure the fact holds.
+        date = fact.date
+        if len(date) == 10:
+            when = f"{months[date[5:7]]} {days[date[8:]]}"
+            unique.update((months[date[5:7]], days[date[8:]]))
+        elif len(date) == 7:
+            when = months[date[5:7]]
+            unique.add(when)
         else:
-            weak.append(f" {join(parts[cut + 1 :])} ")
+            when = ""
+        weak.append(f" {join(parts[cut + 1 :])} {when} ")
         # Posting lists: list.append run over every unit in C (no Python loop per unit).
         deque(map(list.append, map(postings.__getitem__, unique), repeat(position)), maxlen=0)
     postings.pop(_BREAK, None)
@@ -556,11 +575,13 @@ def _build(knowledge: Any) -> Index:
         for f, y in enumerate(date_year)
     ]
     none: frozenset[Any] = frozenset()
+    speakers = tuple(_speaker(f) for f in facts)
     return Index(
         knowledge=knowledge,
         facts=facts,
         kinds=tuple(f.kind for f in facts),
-        speakers=tuple(_speaker(f) for f in facts),
+        speakers=speakers,
+        voices=frozenset(filter(None, speakers)),
         actors=tuple(_actor(f) for f in facts),
         people=_people(facts),
         strong=tuple(strong),
@@ -678,6 +699,7 @@ class Query:
     new_year: bool
     person: str | None  # first person named
     persons: tuple[str, ...]  # every person named, in order
+    sayer: str | None  # first person or speaking organisation named: whose words "what did X say" asks for
     strict_years: frozenset[int]  # "at the end of 2022": the fact's own date must be in these years
     prospective_years: frozenset[int]  # "plans for 2025": best answered by what was said before 2025 about it
     holiday_years: frozenset[int]  # "greetings for New Year 2025": that holiday, greeted at the end of 2024
@@ -721,8 +743,8 @@ def _correct(index: Index, token: str) -> tuple[tuple[str, ...], bool] | None:
         if all(s in index.vocabulary or s in tn.STOPWORDS for s in replacement):
             return replacement, False
     if len(token) == 3 and not cyrillic:
-        # Three letters: only slips in question words ("wen" -> when); "cup" must not become "up".
-        best = process.extractOne(token, tn.QUESTION_WORDS, scorer=OSA.distance, score_cutoff=1)
+        # Three letters: only slips in question words ("wen" -> when) and "year"; "cup" must not become "up".
+        best = process.extractOne(token, tn.SHORT_SLIP_TARGETS, scorer=OSA.distance, score_cutoff=1)
         return ((tn.stem(best[0]),), False) if best else None
     if len(token) < 4:
         return None
@@ -748,8 +770,11 @@ def _closest(index: Index, token: str, cyrillic: bool) -> str | None:
         if not pool:
             continue
         for word, distance, _ in process.extract(token, pool, scorer=OSA.distance, score_cutoff=limit, limit=5):
-            if word[0] != token[0] or word in tn.COMMON_WORDS or not tn.plausible_typo(token, word):
-                continue  # "paris" is not "parts", "tall" not "talk", "tanks" not "talks"
+            # "paris" is not "parts", "tall" not "talk", "tanks" not "talks"; but a long word one slip away from a
+            # common one is that word ("presidnet").
+            common = word in tn.COMMON_WORDS and (distance > 1 or len(token) < 6)
+            if word[0] != token[0] or common or not tn.plausible_typo(token, word):
+                continue
             rank = (int(distance), -len(index.postings.get(tn.stem(word), ())), word)
             if best is None or rank < best:
                 best = rank
@@ -772,14 +797,14 @@ class _Token:
 
 def _tokens(index: Index, question: str) -> tuple[list[_Token], list[tuple[str, str]], list[str]]:
     """The question's tokens, with typos corrected and Russian news words glossed where the knowledge lacks them;
-    the corrections; and the stems of the words as typed."""
+    the corrections; and the words as typed (case-folded)."""
     out: list[_Token] = []
     corrections: list[tuple[str, str]] = []
     typed: list[str] = []
     for raw in tn.raw_tokens(question)[:MAX_TOKENS]:
         text = raw.casefold()
         stemmed = tn.stem(text)
-        typed.append(stemmed)
+        typed.append(text)
         known = (
             text[0].isdigit()
             or text in tn.STOPWORDS
@@ -809,7 +834,8 @@ def analyse(index: Index, question: str, today: datetime.date) -> Query:
     tokens, corrections, typed = _tokens(index, question)
     stems = [t.stem for t in tokens]
     # "for New Year 2025", read from the words as typed (glossing makes "Новый 2025 год" "new 2025 год")
-    holiday_years = frozenset(int(typed[i]) for i in tn.holiday_year_positions(typed))
+    typed_stems = list(map(tn.stem, typed))
+    holiday_years = frozenset(int(typed_stems[i]) for i in tn.holiday_year_positions(typed_stems))
 
     # Years: relative ones first ("last year"), then written ones; other numbers are figures.
     years: set[int] = set()
@@ -853,7 +879,8 @@ def analyse(index: Index, question: str, today: datetime.date) -> Query:
                 i += size - 1
                 break
         i += 1
-    wants_list = any(s in tn.LIST_WORDS for s in stems) or any(t.text in tn.PLURAL_LIST_NOUNS for t in tokens)
+    # (plural nouns as typed: glossing makes "цитаты" "quote")
+    wants_list = any(s in tn.LIST_WORDS for s in stems) or not tn.PLURAL_LIST_NOUNS.isdisjoint(typed)
     new_year = bool(holiday_years) or any(
         tuple(stems[i : i + len(p)]) == p for i in range(len(stems)) for p in tn.NEW_YEAR_PATTERNS
     )
@@ -866,6 +893,7 @@ def analyse(index: Index, question: str, today: datetime.date) -> Query:
     extra_keys: set[str] = set()  # the words inside matched aliases, for recall against phrasings
     seen: set[str] = set()
     persons: list[str] = []
+    sayer: str | None = None
     i = 0
     while i < len(tokens):
         t = tokens[i]
@@ -887,6 +915,8 @@ def analyse(index: Index, question: str, today: datetime.date) -> Query:
                 units.append(Unit(unit, weight, kinds, credit))
                 if index.entity_types.get(unit) == "person":
                     persons.append(unit)
+                if sayer is None and (unit in index.voices or index.entity_types.get(unit) == "person"):
+                    sayer = unit
             i += size
             continue
         i += 1
@@ -902,6 +932,7 @@ def analyse(index: Index, question: str, today: datetime.date) -> Query:
             weight = max(min(weight, UNKNOWN_WEIGHT), _weight(index, alt)) if t.known else _weight(index, alt)
             if index.entity_types.get(alt) == "person" and alt not in persons:
                 persons.append(alt)
+                sayer = sayer or alt
         units.append(Unit(t.stem, weight, tn.KIND_NOUNS.get(t.stem), GUESS_CREDIT if t.guessed else 1.0, alt))
     units += [Unit(n, 1.0) for n in sorted(numbers)] + [Unit(n, SOFT_NUMBER_WEIGHT) for n in sorted(soft_numbers)]
     # A year named as a holiday ("New Year 2025") matches phrasings naming that holiday, not that period.
@@ -919,6 +950,7 @@ def analyse(index: Index, question: str, today: datetime.date) -> Query:
         new_year=new_year,
         person=persons[0] if persons else None,
         persons=tuple(persons),
+        sayer=sayer,
         strict_years=frozenset(strict_years),
         prospective_years=frozenset(prospective_years),
         holiday_years=holiday_years,
@@ -993,13 +1025,19 @@ def _allowed(index: Index, q: Query, f: int) -> bool:
         return False
     if q.measures and not all(m in index.strong[f] or m in index.weak[f] for m in q.measure_probes):
         return False
-    if q.person and "say" in q.cues and "who" not in q.cues:
+    if q.person and _says(q):
         # "What did Putin say" (a verb): Putin's own words, or an exchange or meeting he took part in. "Who said
         # Xi would visit" asks for someone else.
         actor = index.actors[f]
         if (actor or q.person) != q.person or q.person not in index.people[f]:
             return False
     return q.numbers <= index.numbers[f]
+
+
+def _says(q: Query) -> bool:
+    """ "What did <person> say": that person's own words are wanted. Not "who said" (someone else's), nor "what
+    did the foreign ministry say about Putin" (an organisation's)."""
+    return "say" in q.cues and "who" not in q.cues and q.sayer == q.person
 
 
 def _probe(unit: str) -> str:
@@ -1043,12 +1081,12 @@ def _score_all(index: Index, q: Query, candidates: Iterable[int], limit: int = F
     if len(candidates) > limit:
         candidates = heapq.nlargest(limit, candidates, key=coverage.__getitem__)
     owners: list[int] = []
-    made: list[tuple[frozenset[str], str, float]] = []
+    made: list[_Phrasing] = []
     for f in candidates:
         phrasings = index.phrasings(f)
         owners.extend([f] * len(phrasings))
         made.extend(phrasings)
-    choices = [m[1] for m in made]
+    choices = [m.text for m in made]
     similarity: dict[int, float] = dict.fromkeys(candidates, 0.0)
     # Phrasings and question are stored with their units sorted, so plain ratio is token_sort_ratio, 5x faster.
     for _, value, pos in process.extract(q.text, choices, scorer=fuzz.ratio, limit=None):
@@ -1059,8 +1097,10 @@ def _score_all(index: Index, q: Query, candidates: Iterable[int], limit: int = F
     weights = index.weights
     out: list[Scored] = []
     recalls: dict[int, float] = dict.fromkeys(candidates, 0.0)
-    for f, (units, _, total) in zip(owners, made, strict=True):
+    for f, (units, _, total, yearless) in zip(owners, made, strict=True):
         hit = q.keys.intersection(units)
+        if not q.years:
+            total = yearless
         if hit:
             recalls[f] = max(recalls[f], math.fsum(map(weights.__getitem__, hit)) / total)
     for f in candidates:
@@ -1082,8 +1122,23 @@ def _score_all(index: Index, q: Query, candidates: Iterable[int], limit: int = F
                 score += 3
         score += _fit(index, q, f, expected_kinds)
         out.append(Scored(f, score, coverage[f]))
-    out.sort(key=lambda s: (-s.score, -s.coverage, s.position))
+    if q.years:
+        out.sort(key=lambda s: (-round(s.score, 6), -s.coverage, s.position))
+    else:  # equally good answers to a question naming no year ("Xi's New Year message"): the latest first
+        facts = index.facts
+        out.sort(key=lambda s: (-round(s.score, 6), -s.coverage, _newest_first(facts[s.position].date), s.position))
     return out
+
+
+def _day_unit(date: str) -> str | None:
+    """The figure the day of a full date counts as ("2024-12-31": '#31'), which the index adds to the fact's."""
+    return _number_unit(int(date[8:])) if len(date) == 10 else None
+
+
+def _newest_first(date: str) -> tuple[int, ...]:
+    """Sort key, latest first; a date without a month or day ("2023") counts as before the dated ones."""
+    parts = [-int(part) for part in date.split("-")]
+    return (*parts, *[0] * (3 - len(parts)))
 
 
 def _fit(index: Index, q: Query, f: int, expected_kinds: frozenset[str]) -> float:
@@ -1093,7 +1148,7 @@ def _fit(index: Index, q: Query, f: int, expected_kinds: frozenset[str]) -> floa
         points += 5 if kind in expected_kinds else -3
     if q.noun_kinds:  # nouns: meetings, quotes, trade
         points += 4 if kind in q.noun_kinds else -2
-    says = "say" in q.cues and "who" not in q.cues
+    says = _says(q)
     actor = index.actors[f]
     if q.person and actor:
         # "What did Putin say (about Trump)": the words must be the first person's, not a report about someone
@@ -1104,8 +1159,8 @@ def _fit(index: Index, q: Query, f: int, expected_kinds: frozenset[str]) -> floa
             points -= 20
         else:
             points -= 5
-    if "amount" in q.cues and not index.numbers[f]:
-        points -= 5  # "how much": a fact with a figure answers better than one without
+    if "amount" in q.cues and not index.numbers[f] - {_day_unit(index.facts[f].date)}:
+        points -= 5  # "how much": a fact with a figure (not merely the day of its date) answers better
     if "who" in q.cues and not index.people[f]:
         points -= 6  # "who ...?" is answered by a fact naming people
     if "howto" in q.cues:

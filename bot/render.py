@@ -16,10 +16,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-MONTHS = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)  # fmt: skip
+from bot.textnorm import MONTHS
 
 DECLINE = "I have no fact on that in the articles."
 KIND_ORDER = ("exchange", "meeting", "anniversary", "trade", "statement", "quote", "context")

@@ -320,6 +320,11 @@ MEASURE_UNITS = frozenset(
     )
 )
 
+MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+
 # --- bilingual glossary and synonyms (generic news vocabulary, not facts) -----------------------------------
 
 _RU_GLOSSARY_WORDS = {
@@ -373,6 +378,7 @@ _EN_SYNONYMS = {
     "purchase": "purchases", "contact": "contacts", "ties": "relations", "relationship": "relations",
     "fridge": "refrigeration", "fridges": "refrigeration", "refrigerator": "refrigeration",
     "refrigerators": "refrigeration", "spokesperson": "spokesman", "spokeswoman": "spokesman",
+    "cable": "message", "cables": "message", "invade": "invasion", "invaded": "invasion", "invading": "invasion",
 }  # fmt: skip
 
 
@@ -412,7 +418,8 @@ _CUE_PHRASES = {
     "когда; в каком году; какого числа; в какой день; в каком месяце",
     "where": "where; which city; what city; which place; what place; which country; where else; "
     "где; куда; в каком городе; в какой стране",
-    "amount": "how much; how big; how large; how high; what amount; amount; volume; сколько; какой объем; на сколько",
+    "amount": "how much; how big; how large; how high; what amount; amount; volume; worth; "
+    "сколько; какой объем; на сколько",
     "count": "how many times; how often; how many meetings; сколько раз; как часто",
     "age": "how old; сколько лет",
     # Asking how to do something: facts about events never answer it.
@@ -451,6 +458,8 @@ for _kind, _words in _KIND_NOUNS.items():
         KIND_NOUNS[stem(_word)] = frozenset(_kinds) | KIND_NOUNS.get(stem(_word), frozenset())
 
 QUESTION_WORDS = ("what", "when", "where", "which", "who", "whom", "whose", "why", "how")
+# What an unknown three-letter word may be a slip for: a question word ("wen") or "year" ("new yer", "last yer").
+SHORT_SLIP_TARGETS = (*QUESTION_WORDS, "year")
 # Single words of the cue phrases, for typos in them ("ammount", "qoute").
 CUE_SPELLINGS = tuple(sorted({w for t in _CUE_PHRASES.values() for w in tokenise(t.replace(";", " ")) if len(w) >= 4}))
 # "at the end of 2022", "late 2022", "в конце 2022": the date itself must be in that year.
@@ -462,7 +471,8 @@ PROSPECTIVE_BEFORE = frozenset(stem(w) for w in words("for ahead until на"))
 LIST_WORDS = frozenset(stem(w) for w in words("all list every все всех список перечисли какие"))
 PLURAL_LIST_NOUNS = words(
     """
-    meetings summits trips quotes quotations statements anniversaries цитаты визиты высказывания
+    meetings summits trips visits quotes quotations statements anniversaries цитаты визиты встречи высказывания
+    заявления
     """
 )
 

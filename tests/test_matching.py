@@ -15,7 +15,7 @@ import pytest
 
 from bot import textnorm
 from bot.facts import Knowledge
-from bot.matching import DECLINE_SCORE, Answer, answer, build_index
+from bot.matching import DECLINE_SCORE, Answer, analyse, answer, build_index
 from bot.model import Entity, Fact, Source
 
 TODAY = datetime.date(2024, 6, 1)
@@ -216,6 +216,18 @@ def test_typos_are_forgiven(index, question, expected):
     assert first(ask(index, question)) == expected
 
 
+def test_slips_in_short_and_common_words_are_forgiven(index):
+    assert first(ask(index, "Silva Marin new yer greetings 2022")) == "exchange-2022"  # three letters: "year"
+    # A long word one slip from a common word is that word, not an unknown one that makes the question off-topic.
+    question = analyse(index, "Northland presidnet trip to Southland 2023", TODAY)
+    assert ("presidnet", textnorm.stem("president")) in question.corrections
+    assert first(ask(index, "Northland presidnet trip to Southland 2023")) == "silva-tallgrad-2023"
+
+
+def test_news_synonyms_are_understood(index):
+    assert first(ask(index, "Silva Marin New Year cable 2022")) == "exchange-2022"  # a cable is a message
+
+
 @pytest.mark.parametrize(
     ("question", "expected"),
     [
@@ -306,12 +318,28 @@ def test_unrelated_questions_get_no_random_suggestions(index):
 
 
 def test_close_facts_are_offered_as_choices(index):
-    # Two New Year exchanges fit equally well when no year is given.
-    result = ask(index, "New Year exchange")
-    assert result.answered
-    shown = {f.id for f in (*result.facts, *result.suggestions)}
-    assert {"exchange-2022", "exchange-2023"} <= shown
-    assert result.low_confidence
+    # Two New Year exchanges fit equally well when no year is given: the latest answers, the other is offered.
+    for question in ("New Year exchange", "Silva Marin New Year greetings"):
+        result = ask(index, question)
+        assert first(result) == "exchange-2023", question
+        assert [f.id for f in result.suggestions] == ["exchange-2022"], question
+        assert result.low_confidence
+
+
+def test_how_much_wants_a_figure_not_the_day_of_a_date():
+    # "31 December" makes 31 a figure of the fact (for "what happened on 31 December"), not an amount.
+    praised = fact(
+        "trade-praised-2024",
+        "trade",
+        "Trade praised (December 2024)",
+        "2024-12-31",
+        "On 31 December 2024 Oleg Marin praised trade between Northland and Southland.",
+        ["How much was trade in 2024?"],
+        places=["northland", "southland"],
+        topics=["trade"],
+    )
+    with_praise = build_index(make_knowledge([*FACTS, praised]))
+    assert first(answer(with_praise, "how much was Northland trade", TODAY)) == "trade-2023"
 
 
 def test_a_clear_question_gets_one_confident_answer(index):
@@ -328,6 +356,12 @@ def test_all_meetings_lists_every_meeting(index):
     result = ask(index, "all meetings")
     assert result.answered and result.is_list
     assert {f.id for f in result.facts} == {"marin-norvik-2021", "silva-tallgrad-2023"}
+
+
+def test_a_plural_russian_noun_asks_for_a_list(index):
+    result = ask(index, "цитаты Марина")  # glossed as "quote": the plural as typed still asks for them all
+    assert result.is_list
+    assert {f.id for f in result.facts} == {"marin-quote-lighthouse-2022", "marin-quote-harvest-2023"}
 
 
 def test_quotes_by_a_person_lists_only_their_quotes_most_relevant_first(index):
@@ -410,6 +444,42 @@ def test_a_new_year_named_by_its_year_is_the_greetings_sent_the_year_before(inde
     # ... but "2024" there names the holiday, not a period: trade or greetings "at the end of 2024" are not in it.
     assert not ask(index, "New Year exchange at the end of 2024").answered
     assert first(ask(index, "New Year exchange at the end of 2023")) == "exchange-2023"
+
+
+def test_what_did_an_organisation_say_about_a_person_is_the_organisations_words():
+    ministry = entity("northland-ministry", "organisation", "Northland foreign ministry", "foreign ministry")
+    statement = fact(
+        "ministry-on-marin-2023",
+        "statement",
+        "Ministry: Marin is welcome",
+        "2023-12",
+        "The Northland foreign ministry said Oleg Marin would be welcome in Norvik.",
+        ["Is Marin welcome in Norvik?"],
+        speaker="northland-ministry",
+        people=["oleg-marin"],
+    )
+    index = build_index(make_knowledge([*FACTS, statement], [*ENTITIES, ministry]))
+    # Marin is named, but the words asked for are the ministry's.
+    assert first(answer(index, "What did the foreign ministry say about Marin?", TODAY)) == "ministry-on-marin-2023"
+
+
+def test_the_month_of_a_facts_date_counts_though_its_text_omits_it():
+    praise = [
+        fact(
+            f"silva-praise-2023-{month}",
+            "statement",
+            "Silva praises the harbour",
+            f"2023-{month}",
+            "Ana Silva praised the harbour of Norvik.",
+            ["What did Silva say about the harbour?"],
+            people=["ana-silva"],
+            places=["norvik"],
+        )
+        for month in ("05", "12")
+    ]
+    index = build_index(make_knowledge([*FACTS, *praise]))
+    assert first(answer(index, "Silva harbour December 2023", TODAY)) == "silva-praise-2023-12"
+    assert first(answer(index, "Silva harbour in May 2023", TODAY)) == "silva-praise-2023-05"
 
 
 def test_who_said_asks_for_someone_other_than_the_person_named(index):

@@ -78,7 +78,7 @@ async def test_stats_counts_questions_asked_answered_and_declined(botapi, bot_co
     config = dataclasses.replace(bot_config, admins=(ADMIN,))
     async with running_app(config, botapi.base_url, knowledge=knowledge, index=index):
         await ask(botapi, 601, TRADE_Q)
-        await ask(botapi, 601, "when did putin visit beijing")
+        await ask(botapi, 601, "when did mishustin visit beijing")
         await ask(botapi, 601, "weather in paris tomorrow")
         reply = await ask(botapi, ADMIN, "/stats")
         assert "Questions: asked 3, answered 2" in reply["text"]
