@@ -25,6 +25,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from itertools import accumulate, chain, repeat
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from rapidfuzz import fuzz, process
@@ -128,6 +129,10 @@ class _Phrasing(NamedTuple):
     text: str  # the units sorted, for rapidfuzz
     weight: float  # their summed weight
     yearless_weight: float  # ... leaving out years: a question naming no year is not missing the phrasing's
+
+
+_UNITS_AND_WEIGHT = itemgetter(0, 2)
+_UNITS_AND_YEARLESS = itemgetter(0, 3)
 
 
 def _phrasings(strong: str, weights: Mapping[str, float]) -> tuple[_Phrasing, ...]:
@@ -709,6 +714,12 @@ class Query:
     corrections: tuple[tuple[str, str], ...]  # (typed, understood as)
 
     @functools.cached_property
+    def says(self) -> bool:
+        """Whether the question asks for the words of the person it names ("what did Putin say"): not "who said"
+        (someone else's), nor "what did the foreign ministry say about Putin" (an organisation's)."""
+        return "say" in self.cues and "who" not in self.cues and self.sayer == self.person
+
+    @functools.cached_property
     def total(self) -> float:
         return sum(u.weight for u in self.units)
 
@@ -1025,19 +1036,13 @@ def _allowed(index: Index, q: Query, f: int) -> bool:
         return False
     if q.measures and not all(m in index.strong[f] or m in index.weak[f] for m in q.measure_probes):
         return False
-    if q.person and _says(q):
+    if q.person and q.says:
         # "What did Putin say" (a verb): Putin's own words, or an exchange or meeting he took part in. "Who said
         # Xi would visit" asks for someone else.
         actor = index.actors[f]
         if (actor or q.person) != q.person or q.person not in index.people[f]:
             return False
     return q.numbers <= index.numbers[f]
-
-
-def _says(q: Query) -> bool:
-    """ "What did <person> say": that person's own words are wanted. Not "who said" (someone else's), nor "what
-    did the foreign ministry say about Putin" (an organisation's)."""
-    return "say" in q.cues and "who" not in q.cues and q.sayer == q.person
 
 
 def _probe(unit: str) -> str:
@@ -1097,10 +1102,9 @@ def _score_all(index: Index, q: Query, candidates: Iterable[int], limit: int = F
     weights = index.weights
     out: list[Scored] = []
     recalls: dict[int, float] = dict.fromkeys(candidates, 0.0)
-    for f, (units, _, total, yearless) in zip(owners, made, strict=True):
+    read = _UNITS_AND_WEIGHT if q.years else _UNITS_AND_YEARLESS
+    for f, (units, total) in zip(owners, map(read, made), strict=True):
         hit = q.keys.intersection(units)
-        if not q.years:
-            total = yearless
         if hit:
             recalls[f] = max(recalls[f], math.fsum(map(weights.__getitem__, hit)) / total)
     for f in candidates:
@@ -1122,23 +1126,22 @@ def _score_all(index: Index, q: Query, candidates: Iterable[int], limit: int = F
                 score += 3
         score += _fit(index, q, f, expected_kinds)
         out.append(Scored(f, score, coverage[f]))
-    if q.years:
-        out.sort(key=lambda s: (-round(s.score, 6), -s.coverage, s.position))
-    else:  # equally good answers to a question naming no year ("Xi's New Year message"): the latest first
+    out.sort(key=_POSITION)
+    if not q.years:
+        # Equally good answers to a question naming no year ("Xi's New Year message"): the latest first (the sorts
+        # are stable; a date without a month or day sorts before the dated ones of its year).
         facts = index.facts
-        out.sort(key=lambda s: (-round(s.score, 6), -s.coverage, _newest_first(facts[s.position].date), s.position))
+        out.sort(key=lambda s: facts[s.position].date, reverse=True)
+    out.sort(key=lambda s: (-round(s.score, 6), -s.coverage))
     return out
+
+
+_POSITION = itemgetter(0)
 
 
 def _day_unit(date: str) -> str | None:
     """The figure the day of a full date counts as ("2024-12-31": '#31'), which the index adds to the fact's."""
     return _number_unit(int(date[8:])) if len(date) == 10 else None
-
-
-def _newest_first(date: str) -> tuple[int, ...]:
-    """Sort key, latest first; a date without a month or day ("2023") counts as before the dated ones."""
-    parts = [-int(part) for part in date.split("-")]
-    return (*parts, *[0] * (3 - len(parts)))
 
 
 def _fit(index: Index, q: Query, f: int, expected_kinds: frozenset[str]) -> float:
@@ -1148,7 +1151,7 @@ def _fit(index: Index, q: Query, f: int, expected_kinds: frozenset[str]) -> floa
         points += 5 if kind in expected_kinds else -3
     if q.noun_kinds:  # nouns: meetings, quotes, trade
         points += 4 if kind in q.noun_kinds else -2
-    says = _says(q)
+    says = q.says
     actor = index.actors[f]
     if q.person and actor:
         # "What did Putin say (about Trump)": the words must be the first person's, not a report about someone
