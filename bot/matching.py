@@ -512,24 +512,23 @@ def _build(knowledge: Any) -> Index:
         if fact.speaker:
             declared.append(fact.speaker)
         words += map(entity_units.__getitem__, declared)
+        # The date's month is the fact's as much as its entities are ("December 2025" for a fact dated 2025-12,
+        # whether or not its text says so); its day counts as a figure the fact holds ("31 December").
+        date = fact.date
+        if len(date) >= 7:
+            words.append(months[date[5:7]])
         strong.append(f" {join(parts[:cut])}{_EXTRAS}{join(words)} ")
         unique = set(parts)  # the unit strings are the reader's own: their hashes are cached
         unique.update(words)
         for compound in unique & reader.compound:
             unique.remove(compound)
             unique.update(compound.split())
-        # The date's month and day are part of the fact ("December 2025", "31 December"), whether or not its
-        # text says them; the day counts as a figure the fact holds.
-        date = fact.date
         if len(date) == 10:
-            when = f"{months[date[5:7]]} {days[date[8:]]}"
-            unique.update((months[date[5:7]], days[date[8:]]))
-        elif len(date) == 7:
-            when = months[date[5:7]]
-            unique.add(when)
+            day = days[date[8:]]
+            weak.append(f" {join(parts[cut + 1 :])} {day} ")
+            unique.add(day)
         else:
-            when = ""
-        weak.append(f" {join(parts[cut + 1 :])} {when} ")
+            weak.append(f" {join(parts[cut + 1 :])} ")
         # Posting lists: list.append run over every unit in C (no Python loop per unit).
         deque(map(list.append, map(postings.__getitem__, unique), repeat(position)), maxlen=0)
     postings.pop(_BREAK, None)
@@ -804,6 +803,7 @@ class _Token:
     guessed: bool = False  # a typo correction: likely, not certain
     consumed: bool = False  # used up as a year, figure or question word
     alt: str | None = None  # the word as typed, when it was read as another (Russian "декабре" as "december")
+    month: bool = False  # a month name that is also a stopword ("May 2024", not "may I ask")
 
 
 def _tokens(index: Index, question: str) -> tuple[list[_Token], list[tuple[str, str]], list[str]]:
@@ -896,8 +896,9 @@ def analyse(index: Index, question: str, today: datetime.date) -> Query:
         tuple(stems[i : i + len(p)]) == p for i in range(len(stems)) for p in tn.NEW_YEAR_PATTERNS
     )
     for i, t in enumerate(tokens):  # "May 2024" is the month; "may I ask" is not
-        if t.text == "may" and not any(0 <= j < len(tokens) and tokens[j].text[0].isdigit() for j in (i - 1, i + 1)):
-            t.consumed = True
+        if t.text == "may":
+            t.month = any(0 <= j < len(tokens) and tokens[j].text[0].isdigit() for j in (i - 1, i + 1))
+            t.consumed = not t.month
 
     # Alias phrases become entities (longest first); the remaining words are weighted by rarity.
     units: list[Unit] = []
@@ -931,7 +932,7 @@ def analyse(index: Index, question: str, today: datetime.date) -> Query:
             i += size
             continue
         i += 1
-        if t.text in tn.STOPWORDS or t.stem in seen:
+        if (t.text in tn.STOPWORDS and not t.month) or t.stem in seen:
             continue
         seen.add(t.stem)
         # A part of a person's name ("jinping") stands for the person, unless it was itself a guess.

@@ -299,7 +299,8 @@ COMMON_WORDS = words(
     less least own else ever never always often sometimes usually already yet again once later together instead
     however although though because since until while exact exactly approximately approx roughly overall total
     altogether specifically especially according accordingly promise promised pledge pledged vow vowed weekday
-    announce announced announcement unveil unveiled proclaim proclaimed
+    announce announced announcement unveil unveiled proclaim proclaimed outlet outlets media newspaper
+    newspapers publication source sources
     weekdays stay stayed stays able ever since far way anything kind respect regard regarding order
     произошло случилось было событие события информация подробно новости
     сейчас сегодня год года году лет страна страны стран лидер лидеры президент президенты сторона стороны
@@ -330,7 +331,8 @@ MONTHS = (
 _RU_GLOSSARY_WORDS = {
     "встретились": "met", "встретился": "met", "встретятся": "meet", "встретиться": "meet", "саммит": "summit",
     "визит": "visit", "визиты": "visit", "посетил": "visited", "посетит": "visit", "посещение": "visit",
-    "поездка": "trip", "приезжал": "visited", "приехал": "visited", "ездил": "visited", "переговоры": "talks",
+    "приедет": "visit", "приедут": "visit", "приехать": "visit", "поездка": "trip", "приезжал": "visited",
+    "приехал": "visited", "ездил": "visited", "переговоры": "talks",
     "торговля": "trade", "товарооборот": "trade", "торговый": "trade", "объем": "volume", "рекорд": "record",
     "миллиард": "billion", "миллиардов": "billion", "доллар": "dollar", "долларов": "dollars",
     "послание": "message", "письмо": "letter", "телеграмма": "telegram", "поздравление": "greetings",
@@ -378,6 +380,7 @@ _EN_SYNONYMS = {
     "purchase": "purchases", "contact": "contacts", "ties": "relations", "relationship": "relations",
     "fridge": "refrigeration", "fridges": "refrigeration", "refrigerator": "refrigeration",
     "refrigerators": "refrigeration", "spokesperson": "spokesman", "spokeswoman": "spokesman",
+    "celebration": "marked", "celebrations": "marked",
     "cable": "message", "cables": "message", "invade": "invasion", "invaded": "invasion", "invading": "invasion",
 }  # fmt: skip
 
@@ -425,7 +428,10 @@ _CUE_PHRASES = {
     # Asking how to do something: facts about events never answer it.
     "howto": "how do i; how can i; how to; how should i; how do you; how does one; как мне; как можно; как научиться",
     "who": "who; whom; кто; кого; кому",
-    "filler": "tell me; tell us; can you tell; could you tell; скажи мне; расскажи мне",
+    # (asking for the source: every answer gives it)
+    "filler": "tell me; tell us; can you tell; could you tell; скажи мне; расскажи мне; which outlet; what outlet; "
+    "which media; which newspaper; which news agency; who reported; what source; which source; according to whom; "
+    "кто сообщил; какое издание; какие сми",
     # Verbs: "what did Putin say" asks for Putin's own words.
     "say": "say; said; says; saying; tell; told; write; wrote; written; speak; spoke; stated; declare; declared; "
     "mention; mentioned; сказал; сказала; сказали; говорил; говорила; заявил; заявила; заявили; написал; "
@@ -449,7 +455,8 @@ _KIND_NOUNS = {
     "statement": "statement statements remarks заявление заявления",
     "trade": "trade торговля товарооборот",
     "anniversary": "anniversary anniversaries jubilee годовщина годовщины юбилей юбилеи",
-    "exchange": "exchange exchanges greetings messages message поздравление поздравления послание послания обмен",
+    "exchange": "exchange exchanges greetings messages message letter letters поздравление поздравления послание "
+    "послания обмен письмо",
 }
 KIND_NOUNS: dict[str, frozenset[str]] = {}
 for _kind, _words in _KIND_NOUNS.items():
