@@ -22,7 +22,7 @@ import heapq
 import math
 from bisect import bisect_right
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass
 from itertools import accumulate, chain, repeat
 from operator import itemgetter
@@ -580,13 +580,14 @@ def _build(knowledge: Any) -> Index:
     ]
     none: frozenset[Any] = frozenset()
     speakers = tuple(_speaker(f) for f in facts)
+    persons = {k for k, v in entities.items() if v.type == "person"}
     return Index(
         knowledge=knowledge,
         facts=facts,
         kinds=tuple(f.kind for f in facts),
         speakers=speakers,
         voices=frozenset(filter(None, speakers)),
-        actors=tuple(_actor(f) for f in facts),
+        actors=tuple(_actor(f, persons) for f in facts),
         people=_people(facts),
         strong=tuple(strong),
         weak=tuple(weak),
@@ -659,11 +660,12 @@ def _partial_aliases(
     }
 
 
-def _actor(fact: Fact) -> str | None:
-    """Whose words or doings a fact reports: the speaker, else the first person, for one-sided kinds."""
+def _actor(fact: Fact, persons: Container[str]) -> str | None:
+    """Whose words or doings a fact reports, for one-sided kinds: the speaker if a person, else the first person
+    (what a foreign ministry says is about someone: "did Xi greet other leaders")."""
     if fact.kind in ("exchange", "meeting"):
         return None  # two-sided: both leaders are actors
-    if fact.speaker:
+    if fact.speaker in persons:
         return _entity(fact.speaker)
     return _entity(fact.people[0]) if fact.people else None
 

@@ -380,7 +380,8 @@ _EN_SYNONYMS = {
     "purchase": "purchases", "contact": "contacts", "ties": "relations", "relationship": "relations",
     "fridge": "refrigeration", "fridges": "refrigeration", "refrigerator": "refrigeration",
     "refrigerators": "refrigeration", "spokesperson": "spokesman", "spokeswoman": "spokesman",
-    "celebration": "marked", "celebrations": "marked",
+    "celebration": "marked", "celebrations": "marked", "defeat": "victory", "defeated": "victory",
+    "coming": "visit",
     "cable": "message", "cables": "message", "invade": "invasion", "invaded": "invasion", "invading": "invasion",
 }  # fmt: skip
 
@@ -437,8 +438,8 @@ _CUE_PHRASES = {
     "mention; mentioned; сказал; сказала; сказали; говорил; говорила; заявил; заявила; заявили; написал; "
     "написали; пожелал",
     # Nouns: "Putin's remarks" may be what someone else answered.
-    "quote": "quote; quotes; quoted; words; remark; remarks; comment; comments; цитата; цитаты; цитату; слова; "
-    "высказывание; высказывания",
+    "quote": "quote; quotes; quoted; words; remark; remarks; comment; comments; statement; statements; цитата; "
+    "цитаты; цитату; слова; высказывание; высказывания; заявление; заявления",
 }
 # The stemmed token sequences of each cue, longest first, so "how many times" wins over "how much".
 CUE_PATTERNS: tuple[tuple[tuple[str, ...], str], ...] = tuple(

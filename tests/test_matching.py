@@ -464,6 +464,10 @@ def test_what_did_an_organisation_say_about_a_person_is_the_organisations_words(
     index = build_index(make_knowledge([*FACTS, statement], [*ENTITIES, ministry]))
     # Marin is named, but the words asked for are the ministry's.
     assert first(answer(index, "What did the foreign ministry say about Marin?", TODAY)) == "ministry-on-marin-2023"
+    # ... and the ministry's words are not Marin's statements.
+    listed = answer(index, "all statements by Marin", TODAY)
+    assert listed.is_list
+    assert {f.id for f in listed.facts} == {"marin-quote-lighthouse-2022", "marin-quote-harvest-2023"}
 
 
 def test_the_month_of_a_facts_date_counts_though_its_text_omits_it():
