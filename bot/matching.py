@@ -1113,8 +1113,9 @@ def _score_all(index: Index, q: Query, candidates: Iterable[int], limit: int = F
     for f in candidates:
         recall = recalls[f]
         score = 100 * (0.5 * coverage[f] + 0.3 * min(recall, 1.0) + 0.2 * similarity[f] / 100)
-        if q.prospective_years and index.date_year[f] < min(q.prospective_years):
-            score += 5  # "plans for 2025": said before 2025 (it mentions 2025, or it would not be a candidate)
+        if q.prospective_years:
+            if index.date_year[f] < min(q.prospective_years):
+                score += 5  # "plans for 2025": said before 2025 (it mentions 2025, or it would not be a candidate)
         elif q.years:
             # "for New Year 2025": greetings sent at the end of 2024 rather than those of December 2025 (for 2026),
             # though people also say "New Year 2025" for the latter

@@ -470,6 +470,32 @@ def test_what_did_an_organisation_say_about_a_person_is_the_organisations_words(
     assert {f.id for f in listed.facts} == {"marin-quote-lighthouse-2022", "marin-quote-harvest-2023"}
 
 
+def test_plans_for_a_year_are_what_was_said_before_it():
+    plan = fact(
+        "marin-ferry-plan-2023",
+        "statement",
+        "Marin: a ferry to Norvik in 2024",
+        "2023-12",
+        "Oleg Marin said a ferry to Norvik would open in 2024.",
+        ["Marin ferry 2024"],
+        people=["oleg-marin"],
+        places=["norvik"],
+    )
+    opened = fact(
+        "marin-ferry-opened-2024",
+        "statement",
+        "Marin opens the Norvik ferry (2024)",
+        "2024",
+        "Oleg Marin opened the ferry to Norvik in 2024.",
+        ["Marin ferry 2024", "When did the Norvik ferry open?"],
+        people=["oleg-marin"],
+        places=["norvik"],
+    )
+    index = build_index(make_knowledge([*FACTS, opened, plan]))
+    assert first(answer(index, "What did Marin promise about the ferry for 2024?", TODAY)) == "marin-ferry-plan-2023"
+    assert first(answer(index, "Marin ferry in 2024", TODAY)) == "marin-ferry-opened-2024"
+
+
 def test_the_month_of_a_facts_date_counts_though_its_text_omits_it():
     praise = [
         fact(
