@@ -193,6 +193,11 @@ def _token_unit(token: str) -> tuple[str, str | None]:
     return stemmed, stemmed
 
 
+# A date's day and month as units ("2024-12-31": '#31' and 'december'): the index gives them to the fact.
+_DAY_UNITS = {str(d).zfill(2): _number_unit(d) for d in range(1, 32)}
+_MONTH_UNITS = {str(m).zfill(2): tn.stem(name.casefold()) for m, name in enumerate(tn.MONTHS, 1)}
+
+
 def _fact_pieces(fact: Fact) -> tuple[list[str], str]:
     """The fact's phrasings (how people ask or recall it) and its text."""
     # A quote's words, occasion and channel are how people recall it ("what did X say at New Year 2022").
@@ -495,8 +500,6 @@ def _build(knowledge: Any) -> Index:
     read = reader.read
     separator = f" {_SEPARATOR} "
     entity_units = _EntityUnits()
-    days = {str(d).zfill(2): _number_unit(d) for d in range(1, 32)}
-    months = {str(m).zfill(2): tn.stem(name.casefold()) for m, name in enumerate(tn.MONTHS, 1)}
 
     strong: list[str] = []
     weak: list[str] = []
@@ -516,7 +519,7 @@ def _build(knowledge: Any) -> Index:
         # whether or not its text says so); its day counts as a figure the fact holds ("31 December").
         date = fact.date
         if len(date) >= 7:
-            words.append(months[date[5:7]])
+            words.append(_MONTH_UNITS[date[5:7]])
         strong.append(f" {join(parts[:cut])}{_EXTRAS}{join(words)} ")
         unique = set(parts)  # the unit strings are the reader's own: their hashes are cached
         unique.update(words)
@@ -524,7 +527,7 @@ def _build(knowledge: Any) -> Index:
             unique.remove(compound)
             unique.update(compound.split())
         if len(date) == 10:
-            day = days[date[8:]]
+            day = _DAY_UNITS[date[8:]]
             weak.append(f" {join(parts[cut + 1 :])} {day} ")
             unique.add(day)
         else:
@@ -1143,11 +1146,6 @@ def _score_all(index: Index, q: Query, candidates: Iterable[int], limit: int = F
 _POSITION = itemgetter(0)
 
 
-def _day_unit(date: str) -> str | None:
-    """The figure the day of a full date counts as ("2024-12-31": '#31'), which the index adds to the fact's."""
-    return _number_unit(int(date[8:])) if len(date) == 10 else None
-
-
 def _fit(index: Index, q: Query, f: int, expected_kinds: frozenset[str]) -> float:
     """Points for the fact being the kind of answer the question asks for, and about the right person."""
     kind, points = index.kinds[f], 0.0
@@ -1166,7 +1164,7 @@ def _fit(index: Index, q: Query, f: int, expected_kinds: frozenset[str]) -> floa
             points -= 20
         else:
             points -= 5
-    if "amount" in q.cues and not index.numbers[f] - {_day_unit(index.facts[f].date)}:
+    if "amount" in q.cues and not index.numbers[f] - {_DAY_UNITS.get(index.facts[f].date[8:])}:
         points -= 5  # "how much": a fact with a figure (not merely the day of its date) answers better
     if "who" in q.cues and not index.people[f]:
         points -= 6  # "who ...?" is answered by a fact naming people
