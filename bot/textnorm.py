@@ -113,18 +113,16 @@ _EN_IRREGULAR = {
 }  # fmt: skip
 _VOWELS = frozenset("aeiouy")
 _RU_REFLEXIVE = ("ся", "сь")
-_RU_ENDINGS = tuple(
-    sorted(
-        words(
-            """
-            иями ями ами иях ях ах ией ей ой ый ий ая яя ое ее ие ые ого его ому ему ими ыми ую юю ом ем ам ям
-            им ым их ых ов ев ию ья ье ьи ью ия ии ала али ало ил ила или ило ел ела ели ыл ыла ыли ал ать ять
-            ить еть ет ит ут ют ат ят ешь ишь ете ите ла ли ло а я о е у ю ы и ь й
-            """
-        ),
-        key=len,
-        reverse=True,
-    )
+_RU_ENDINGS = words(
+    """
+    иями ями ами иях ях ах ией ей ой ый ий ая яя ое ее ие ые ого его ому ему ими ыми ую юю ом ем ам ям
+    им ым их ых ов ев ию ья ье ьи ью ия ии ала али ало ил ила или ило ел ела ели ыл ыла ыли ал ать ять
+    ить еть ет ит ут ют ат ят ешь ишь ете ите ла ли ло а я о е у ю ы и ь й
+    """
+)
+# By length, longest first: a word's ending of each length is looked up, not every ending tried.
+_RU_ENDINGS_BY_LENGTH = tuple(
+    (n, frozenset(e for e in _RU_ENDINGS if len(e) == n)) for n in sorted({len(e) for e in _RU_ENDINGS}, reverse=True)
 )
 
 
@@ -170,9 +168,9 @@ def _stem_ru(word: str) -> str:
         if word.endswith(ending) and len(word) - 2 >= 4:
             word = word[:-2]
             break
-    for ending in _RU_ENDINGS:
-        if word.endswith(ending) and len(word) - len(ending) >= 3:
-            return word[: -len(ending)]
+    for n, endings in _RU_ENDINGS_BY_LENGTH:
+        if len(word) - n >= 3 and word[-n:] in endings:
+            return word[:-n]
     return word
 
 
