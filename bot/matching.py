@@ -11,6 +11,7 @@ constraints, and question words say which kinds of fact fit. Candidates come fro
 is scored on coverage (how much of the question the fact explains, weighted by rarity), recall (how much of
 its closest phrasing the question covers), rapidfuzz token_sort_ratio against its phrasings, and small
 adjustments for kind, year and speaker. A question the best fact does not explain well enough is declined.
+How fact texts become the index's units is `bot.reading`'s, which reads big knowledge in two processes.
 """
 
 from __future__ import annotations
@@ -20,17 +21,17 @@ import functools
 import gc
 import heapq
 import math
-from bisect import bisect_right
-from collections import defaultdict, deque
-from collections.abc import Callable, Container, Iterable, Mapping
+import os
+from collections import defaultdict
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
-from itertools import accumulate, chain, repeat
 from operator import itemgetter
 from typing import Any, NamedTuple
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
+from bot import reading as rd
 from bot import textnorm as tn
 from bot.model import Fact
 
@@ -47,6 +48,7 @@ FULL_LIMIT = 60  # ... of which the best by coverage are scored in full (phrasin
 SUGGEST_COVERAGE = 0.45  # below this coverage a fact is neither answer nor suggestion
 SUGGEST_LIMIT = 20  # facts scored for "did you mean" outside the year or figure asked
 POSTING_BUDGET = 20_000  # posting entries read per question before commoner words are skipped
+PARALLEL_FACTS = 20_000  # from this many facts on, a second process reads half of them (on two cores or more)
 SMALL_INDEX = 3000  # up to this many facts, phrasings are prepared at build time and kind nouns list by kind
 WEAK_CREDIT = 0.8  # a word found only in the fact's text (not its title, phrasings or keywords)
 UNKNOWN_WEIGHT = 1.5  # a word the knowledge never uses (likely a name or topic it does not cover)
@@ -89,7 +91,7 @@ class Index:
     # Per fact, its units as one string, separated by spaces and with a space at each end, so a membership test
     # is a substring search (" unit " in strong[f]): building a set per fact costs more than all the searches
     # do, and the strings take a fraction of the memory at 100,000 facts.
-    strong: tuple[str, ...]  # title, questions, keywords, quote fields; after _EXTRAS, alias words and entity ids
+    strong: tuple[str, ...]  # title, questions, keywords, quote fields; after rd.EXTRAS, alias words and entity ids
     weak: tuple[str, ...]  # units of the text (and the day of the date)
     numbers: tuple[frozenset[str], ...]  # '#75', '#200', the day of the date ...
     date_year: tuple[int, ...]
@@ -136,7 +138,7 @@ _UNITS_AND_YEARLESS = itemgetter(0, 3)
 
 
 def _phrasings(strong: str, weights: Mapping[str, float]) -> tuple[_Phrasing, ...]:
-    return tuple(_phrasing(p, weights) for p in strong[1 : strong.index(_EXTRAS)].split(_PHRASING_BREAK))
+    return tuple(_phrasing(p, weights) for p in strong[1 : strong.index(rd.EXTRAS)].split(rd.PHRASING_BREAK))
 
 
 def _phrasing(units: str, weights: Mapping[str, float]) -> _Phrasing:
@@ -149,395 +151,50 @@ def _phrasing(units: str, weights: Mapping[str, float]) -> _Phrasing:
 # --- building the index ------------------------------------------------------------------------------------------
 
 
-def _entity(entity_id: str) -> str:
-    return "@" + entity_id
+def build_index(knowledge: Any, processes: int | None = None) -> Index:
+    """Index `knowledge` (anything with `.facts` and `.entities`, e.g. `bot.facts.Knowledge`) once.
 
-
-def _aliases(entities: Mapping[str, Any]) -> tuple[dict[tuple[str, ...], tuple[str, bool]], set[str]]:
-    """alias stems -> (entity unit, needs capitals), and every word form of every alias."""
-    table: dict[tuple[str, ...], tuple[str, bool]] = {}
-    surfaces: set[str] = set()
-    for entity_id, entity in entities.items():
-        unit = _entity(entity_id)
-        names = [entity.name, *entity.aliases]
-        names += [tn.split_prefixes(n) for n in names if "-" in n]  # "non alliance" typed without the hyphen
-        # Typed names in the other alphabet: "Moskva" for "Москва", "Kazan" for "Казань".
-        names += [
-            v for n in names if tn.is_cyrillic(n.casefold()) and len(n) >= 4 for v in tn.transliterations(n.casefold())
-        ]
-        for name in names:
-            tokens = tn.tokenise(name)
-            if not tokens or any(t.isdigit() for t in tokens):
-                continue  # "Beijing 2022": a year inside an alias would hide the year the question asks about
-            surfaces.update(tokens)
-            # "US" is also "us": an alias made only of stopwords matches only when typed in capitals.
-            table.setdefault(tuple(tn.stem(t) for t in tokens), (unit, all(t in tn.STOPWORDS for t in tokens)))
-    return table, surfaces
-
-
-def _number_unit(number: float) -> str:
-    return f"#{int(number)}" if number == int(number) else f"#{number:g}"
-
-
-def _token_unit(token: str) -> tuple[str, str | None]:
-    """(stem, unit) of a case-folded token; the unit is None for stopwords and stray letters."""
-    if token[0].isdigit():
-        year = tn.year_of(token)
-        if year:
-            return token, f"%{year}"
-        number = tn.parse_number(token)
-        return token, (_number_unit(number) if number is not None else token)
-    stemmed = tn.stem(token)
-    if token in tn.STOPWORDS or len(token) == 1:
-        return stemmed, None
-    return stemmed, stemmed
-
-
-# A date's day and month as units ("2024-12-31": '#31' and 'december'): the index gives them to the fact.
-_DAY_UNITS = {str(d).zfill(2): _number_unit(d) for d in range(1, 32)}
-_MONTH_UNITS = {str(m).zfill(2): tn.stem(name.casefold()) for m, name in enumerate(tn.MONTHS, 1)}
-
-
-def _fact_pieces(fact: Fact) -> tuple[list[str], str]:
-    """The fact's phrasings (how people ask or recall it) and its text."""
-    # A quote's words, occasion and channel are how people recall it ("what did X say at New Year 2022").
-    extra = [t for t in (fact.words, fact.occasion, fact.said_via) if t]
-    return [fact.title, *fact.questions, *fact.keywords, *extra], fact.text
-
-
-class _Chunk(NamedTuple):
-    """What a whitespace-separated chunk of fact text ("Putin's", "$200", "2023.") contributes."""
-
-    units: tuple[str, ...]  # its units, single-word aliases already read as entities
-    multi: tuple[int, ...]  # positions of words that may start a multi-word alias ("Xi" of "Xi Jinping")
-    stems: tuple[str, ...]  # every token's stem, stopwords included (aliases may contain them)
-    token_units: tuple[str | None, ...]  # units aligned with stems (None for stopwords)
-    new_year: bool  # starts a "New Year" phrase ("New Year 2024" names a holiday, not a period)
-    year: bool  # holds a year
-
-
-_SEPARATOR = "\x01"  # between phrasings read together; never part of a word
-_BREAK = "|"  # the unit a separator becomes (units are words, '@', '#' or '%' strings: never '|')
-_END = "\x02"  # between texts read together, and the unit it becomes: aliases and holidays stop there
-_PHRASING_BREAK = f" {_BREAK} "
-_EXTRAS = " \x00 "  # in Index.strong, between the phrasings' units and the entity ids and alias words
-_MORE = object()  # an alias window ended before the alias could: read the rest of the text instead
-_NO_ALIAS = ((), (), (), (0, 0))  # no alias starts in the window (true, so a memo hit needs one test)
-MEMO_LIMIT = 200_000  # alias and holiday windows remembered; past this the memo starts afresh
-
-
-class _Reader:
-    """Turns fact texts into units, remembering every whitespace chunk and alias window it has read.
-
-    Splitting on whitespace and looking chunks up (most recur) gives the same tokens as the tokeniser, since
-    no token spans whitespace, at a fraction of the cost. Multi-word aliases ("Xi Jinping") and New Year
-    years ("New Year 2024") depend only on the few chunks from where they start, so what a window of chunks
-    yields is worked out once and remembered too: at 100,000 facts most windows recur.
+    `processes`: 2 reads half the facts in a worker process (`bot.reading.read_all`); the default does so
+    from PARALLEL_FACTS facts on, when this process may run on two cores or more. The index is the same.
     """
-
-    def __init__(self, alias_map: Mapping[tuple[str, ...], tuple[str, bool]], surfaces: set[str]):
-        # Fact texts never use the capitals-only aliases ("US"): their own entity lists name those.
-        self.aliases = {k: unit for k, (unit, needs_caps) in alias_map.items() if not needs_caps}
-        lengths: dict[str, set[int]] = {}
-        for alias in self.aliases:
-            if len(alias) > 1:
-                lengths.setdefault(alias[0], set()).add(len(alias))
-        self.multi_lengths = {k: tuple(sorted(v, reverse=True)) for k, v in lengths.items()}
-        self.surfaces = surfaces
-        self.compound: set[str] = {""}  # unit strings of chunks that are not one unit: "" and "dollar #200"
-        # Every chunk read, twice: its units as one string (most chunks need nothing else), and in full.
-        self.units = _Chunks(self._read_units)
-        self.chunks = _Chunks(self.chunk)
-        self.special: set[str] = set()  # chunks that may start a multi-word alias or a "New Year"
-        self.multi: dict[str, int] = {}  # chunk that may start a multi-word alias -> chunks the longest spans
-        self.new_year: set[str] = set()  # chunks that may start a "New Year"
-        self.years: set[str] = set()  # chunks holding a year
-        self.stemless: set[str] = set()  # chunks without words ("—")
-        self.alias_memo: dict[tuple[tuple[str, ...], bool, int], Any] = {}
-        self.holiday_memo: dict[tuple[str, ...], tuple[tuple[int, int], ...]] = {}
-        self.units_of = self.units.__getitem__
-        self.lookup = self.chunks.__getitem__
-        for chunk, unit in ((_SEPARATOR, _BREAK), (_END, _END)):
-            self.units[chunk] = unit
-            self.chunks[chunk] = _Chunk((unit,), (), (unit,), (unit,), False, False)
-
-    def chunk(self, chunk: str) -> _Chunk:
-        stems, token_units = [], []
-        for token in tn.tokenise(chunk):
-            self.surfaces.add(token)
-            stemmed, unit = _token_unit(token)
-            stems.append(stemmed)
-            token_units.append(self.aliases.get((stemmed,), unit) if unit is not None else None)
-        found = self.chunks[chunk] = _Chunk(
-            tuple(u for u in token_units if u is not None),
-            tuple(i for i, s in enumerate(stems) if s in self.multi_lengths),
-            tuple(stems),
-            tuple(token_units),
-            any(s in tn.NEW_YEAR_FIRST for s in stems),
-            any(tn.year_of(s) for s in stems),
-        )
-        self.units[chunk] = self._joined(found.units)
-        if found.multi:
-            self.multi[chunk] = max(self.multi_lengths[stems[j]][0] for j in found.multi)
-        if found.new_year:
-            self.new_year.add(chunk)
-        if found.year:
-            self.years.add(chunk)
-        if not stems:
-            self.stemless.add(chunk)
-        if found.multi or found.new_year:
-            self.special.add(chunk)
-        return found
-
-    def _read_units(self, chunk: str) -> str:
-        self.chunk(chunk)
-        return self.units[chunk]
-
-    def read(self, chunks: list[str], words: list[str] | None = None, words_before: int = 0) -> list[str]:
-        """Per chunk of a text split on whitespace (texts read together are divided by _END chunks), its units
-        as one string ("" for none; several are space-separated and listed in `compound`): alias phrases read
-        as '@entity' (longest first), separators as _BREAK.
-
-        The words inside each multi-word alias starting before chunk `words_before` are added to `words`, so a
-        question using part of the name ("новогоднее послание" for "новогоднее поздравление") still finds the
-        fact.
-        """
-        simple = list(map(self.units_of, chunks))  # in C; reads chunks never seen before
-        special = self.special.intersection(chunks)
-        if not special:
-            return simple
-        # Chunks whose words an alias or a holiday year changed: their token units being edited, or None once
-        # an alias has taken every word (their units in `simple` are then final).
-        edited: dict[int, list[str | None] | None] = {}
-        free_chunk, free_word = -1, 0  # words before this one are taken by an alias already read
-        memo, multi, size = self.alias_memo, self.multi, len(chunks)
-        for k in _positions(chunks, multi.keys() & special):  # (keys & set: scans the smaller side)
-            if k < free_chunk:
-                continue
-            window = chunks[k : k + multi[chunks[k]]]
-            at_end = k + len(window) >= size
-            if _END in window:
-                window, at_end = window[: window.index(_END)], True
-            key = (tuple(window), at_end, free_word if k == free_chunk else 0)
-            found = memo.get(key) or self._alias_window(chunks, k, key)
-            if found is _NO_ALIAS:
-                continue
-            taken, edits, alias_words, (last, stop) = found
-            if taken is not None:  # the usual case: whole chunks become the entity
-                for c, units in taken:
-                    simple[k + c] = units
-                    edited[k + c] = None
-            else:
-                for c, start, end, replacement in edits:
-                    self._tokens(edited, chunks, k + c)[start:end] = replacement  # type: ignore[index]
-            if words is not None and k < words_before:
-                words += alias_words
-            free_chunk, free_word = k + last, stop
-        starts = special & self.new_year
-        if starts and not self.years.isdisjoint(chunks):
-            # "New Year 2024": the year names a holiday, not a period
-            for k in _positions(chunks, starts):
-                # A "New Year" starting in chunk k and the three words after it lie within four chunks, unless
-                # some have no words; one starting further on is read from its own chunk.
-                window = chunks[k : k + 4]
-                if not self.stemless.isdisjoint(window):
-                    window = chunks[k : k + 6]
-                if self.years.isdisjoint(window):
-                    continue
-                if _END in window:
-                    window = window[: window.index(_END)]
-                key = tuple(window)
-                positions = self.holiday_memo.get(key)
-                if positions is None:
-                    positions = self._remember(self.holiday_memo, key, self._holiday_years(key))
-                for c, i in positions:
-                    if edited.get(k + c, ()) is None:
-                        continue  # an alias took the chunk (aliases hold no years)
-                    units = self._tokens(edited, chunks, k + c)
-                    unit = units[i]  # type: ignore[index]
-                    if unit and unit[0] == "%":
-                        units[i] = "^" + unit[1:]  # type: ignore[index]
-        for c, units in edited.items():
-            if units is not None:
-                simple[c] = self._joined(filter(None, units))
-        return simple
-
-    def _joined(self, units: Iterable[str]) -> str:
-        joined = " ".join(units)
-        if " " in joined:
-            self.compound.add(joined)
-        return joined
-
-    def _tokens(self, edited: dict[int, Any], chunks: list[str], c: int) -> list[str | None]:
-        """Chunk c's token units, to edit (never called for a chunk an alias took whole)."""
-        if c not in edited:
-            edited[c] = list(self.lookup(chunks[c]).token_units)
-        return edited[c]
-
-    def _alias_window(self, chunks: list[str], k: int, key: tuple[tuple[str, ...], bool, int]) -> Any:
-        """What the aliases starting in chunk k do (see `_read_aliases`), remembered by its window of chunks."""
-        found = self._read_aliases(*key)
-        if found is _MORE:  # rare: chunks without words inside the window; read to the end, not remembered
-            rest = chunks[k:]
-            return self._read_aliases(tuple(rest[: rest.index(_END)] if _END in rest else rest), True, key[2])
-        return self._remember(self.alias_memo, key, found)
-
-    def _read_aliases(self, window: tuple[str, ...], at_end: bool, skip: int) -> Any:
-        """For the multi-word aliases starting in the window's first chunk (from word `skip`), longest first:
-        (whole chunks taken as ((chunk, units), ...) or None, edits as ((chunk, start, end, token units),
-        ...), the alias words, (chunk, word) where the last alias ends), chunks relative to the first; or
-        _NO_ALIAS, or _MORE if an alias may run past a window that ends before the text does."""
-        parts = [self.lookup(c) for c in window]
-        edits: list[tuple[int, int, int, tuple[str | None, ...]]] = []
-        words: list[str] = []
-        free = (0, skip)
-        for j in parts[0].multi:
-            if (0, j) < free:
-                continue
-            for size in self.multi_lengths[parts[0].stems[j]]:
-                stems, last = list(parts[0].stems[j : j + size]), 0
-                while len(stems) < size and last + 1 < len(parts):
-                    last += 1
-                    stems.extend(parts[last].stems[: size - len(stems)])
-                if len(stems) < size and not at_end:
-                    return _MORE
-                entity = self.aliases.get(tuple(stems))
-                if entity is None:
-                    continue
-                start, left = j, size  # replace `size` words from word j of chunk 0
-                for c in range(last + 1):
-                    units = parts[c].token_units
-                    end = min(len(units), start + left)
-                    words.extend(u for u in units[start:end] if u)
-                    edits.append((c, start, end, (entity if c == 0 else None,) + (None,) * (end - start - 1)))
-                    left -= end - start
-                    free = (c, end)
-                    start = 0
-                break
-        if not edits:
-            return _NO_ALIAS
-        # Whole chunks taken, no year left in them for a holiday to change, no earlier alias in them: their units
-        # are final (a later alias starts after them).
-        final: dict[int, list[str | None]] = {}
-        for c, start, end, replacement in edits:
-            final.setdefault(c, list(parts[c].token_units))[start:end] = replacement
-        taken = None
-        if (
-            skip == 0
-            and free[1] >= len(parts[free[0]].token_units)
-            and not any(u and u[0] == "%" for units in final.values() for u in units)
-        ):
-            taken = tuple((c, self._joined(filter(None, units))) for c, units in final.items())
-        return taken, tuple(edits), tuple(words), free
-
-    def _holiday_years(self, window: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
-        """(chunk, word) of each year in the window that names a New Year rather than a period."""
-        stems = [self.lookup(c).stems for c in window]
-        offsets = list(accumulate(map(len, stems), initial=0))
-        found = []
-        for i in tn.holiday_year_positions(list(chain.from_iterable(stems))):
-            c = bisect_right(offsets, i) - 1
-            found.append((c, i - offsets[c]))
-        return tuple(found)
-
-    @staticmethod
-    def _remember(memo: dict[Any, Any], key: Any, value: Any) -> Any:
-        if len(memo) >= MEMO_LIMIT:
-            memo.clear()
-        memo[key] = value
-        return value
-
-
-def _positions(chunks: list[str], found: set[str]) -> list[int]:
-    """Where the chunks in `found` occur, in order (list.index scans in C: cheaper than a pass in Python)."""
-    positions = []
-    for chunk in found:
-        at = -1
-        for _ in range(chunks.count(chunk)):
-            at = chunks.index(chunk, at + 1)
-            positions.append(at)
-    return sorted(positions) if len(found) > 1 else positions
-
-
-class _EntityUnits(dict[str, str]):
-    """Entity id -> its unit ('@id'), made on first use."""
-
-    def __missing__(self, entity_id: str) -> str:
-        unit = self[entity_id] = _entity(entity_id)
-        return unit
-
-
-class _Chunks(dict[str, Any]):
-    """Chunk memo: a missing chunk is read on first lookup, so lookups can run in C (`map`)."""
-
-    def __init__(self, make: Callable[[str], Any]):
-        super().__init__()
-        self.make = make
-
-    def __missing__(self, chunk: str) -> Any:
-        return self.make(chunk)
-
-
-def build_index(knowledge: Any) -> Index:
-    """Index `knowledge` (anything with `.facts` and `.entities`, e.g. `bot.facts.Knowledge`) once."""
+    if processes is None:
+        processes = 2 if len(knowledge.facts) >= PARALLEL_FACTS and _cores() >= 2 else 1
     enabled = gc.isenabled()
     gc.disable()  # building allocates millions of small objects and frees almost none: collections only cost time
     try:
-        return _build(knowledge)
+        return _build(knowledge, processes)
     finally:
         if enabled:
             gc.enable()
 
 
-def _build(knowledge: Any) -> Index:
+def _cores() -> int:
+    """Cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _build(knowledge: Any, processes: int) -> Index:
     facts = tuple(knowledge.facts)
     entities = dict(knowledge.entities)
-    alias_map, surfaces = _aliases(entities)
+    names = rd.entity_names(entities)
+    reading = rd.Reading(names, facts, processes)  # a worker may be making the alias table from here on
+
+    # What the facts' fields say, meanwhile.
+    speakers = tuple(_speaker(f) for f in facts)
+    persons = {k for k, v in entities.items() if v.type == "person"}
+    actors = tuple(_actor(f, persons) for f in facts)
+    people = _people(facts)
+    kinds = tuple(f.kind for f in facts)
+    date_year = tuple(int(f.date[:4]) for f in facts)
+    december = tuple(f.date[5:7] == "12" for f in facts)
+
+    alias_map = reading.aliases()[0]
     alias_lengths: dict[str, set[int]] = {}
     for alias in alias_map:
         alias_lengths.setdefault(alias[0], set()).add(len(alias))
-    reader = _Reader(alias_map, surfaces)
-    read = reader.read
-    separator = f" {_SEPARATOR} "
-    entity_units = _EntityUnits()
-
-    strong: list[str] = []
-    weak: list[str] = []
-    postings: defaultdict[str, list[int]] = defaultdict(list)
-    join = " ".join
-    for position, fact in enumerate(facts):
-        # Phrasings and text read together (in C, mostly), divided by an _END chunk.
-        chunks = f"{separator.join(_fact_pieces(fact)[0])} {_END} {fact.text}".casefold().split()
-        words: list[str] = []
-        cut = chunks.index(_END)  # read gives one entry per chunk: the same place in its result
-        parts = read(chunks, words, cut)
-        declared = fact.people + fact.places + fact.topics + fact.reported_by
-        if fact.speaker:
-            declared.append(fact.speaker)
-        words += map(entity_units.__getitem__, declared)
-        # The date's month is the fact's as much as its entities are ("December 2025" for a fact dated 2025-12,
-        # whether or not its text says so); its day counts as a figure the fact holds ("31 December").
-        date = fact.date
-        if len(date) >= 7:
-            words.append(_MONTH_UNITS[date[5:7]])
-        strong.append(f" {join(parts[:cut])}{_EXTRAS}{join(words)} ")
-        unique = set(parts)  # the unit strings are the reader's own: their hashes are cached
-        unique.update(words)
-        for compound in unique & reader.compound:
-            unique.remove(compound)
-            unique.update(compound.split())
-        if len(date) == 10:
-            day = _DAY_UNITS[date[8:]]
-            weak.append(f" {join(parts[cut + 1 :])} {day} ")
-            unique.add(day)
-        else:
-            weak.append(f" {join(parts[cut + 1 :])} ")
-        # Posting lists: list.append run over every unit in C (no Python loop per unit).
-        deque(map(list.append, map(postings.__getitem__, unique), repeat(position)), maxlen=0)
-    postings.pop(_BREAK, None)
-    postings.pop(_END, None)
-
     n = len(facts)
+    read = reading.result()
+    strong, postings = read.strong, read.postings
     idf_max = math.log((n + 1) / 0.5)
     weights = {u: 0.25 + math.log((n + 1) / (len(p) + 0.5)) / idf_max for u, p in postings.items()}
     for unit in weights:
@@ -547,67 +204,34 @@ def _build(knowledge: Any) -> Index:
 
     vocabulary = {u for u in postings if u[0] not in "@#%^"} | {s for alias in alias_map for s in alias}
     spellings: dict[tuple[bool, int], set[str]] = {}
-    for word in surfaces:
+    for word in read.surfaces:
         if len(word) >= 4 and word.isalpha() and word not in tn.STOPWORDS:
             spellings.setdefault((tn.is_cyrillic(word), len(word)), set()).add(word)
 
-    # Years and figures per fact, from their (short) posting lists rather than a scan of every fact's units;
-    # facts without any share one empty set.
-    mentioned: defaultdict[int, set[int]] = defaultdict(set)
-    phrased: defaultdict[int, set[int]] = defaultdict(set)
-    figures: defaultdict[int, set[str]] = defaultdict(set)
-    holidays: defaultdict[int, set[int]] = defaultdict(set)
-    for unit, posting in postings.items():
-        if unit[0] == "%":
-            year, probe = int(unit[1:]), f" {unit} "
-            for f in posting:
-                mentioned[f].add(year)
-                if probe in strong[f]:
-                    phrased[f].add(year)
-        elif unit[0] == "#":
-            for f in posting:
-                figures[f].add(unit)
-        elif unit[0] == "^":
-            for f in posting:
-                holidays[f].add(int(unit[1:]))
-    date_year = [int(f.date[:4]) for f in facts]
-    year_postings: defaultdict[str, list[int]] = defaultdict(list)
-    for f, year in enumerate(date_year):
-        year_postings[f"={year}"].append(f)
-        if facts[f].date[5:7] == "12":
-            year_postings[f"12/{year}"].append(f)
-    only: dict[int, frozenset[int]] = {}
-    all_years = [
-        frozenset(mentioned[f] | {y}) if f in mentioned else only.setdefault(y, frozenset({y}))
-        for f, y in enumerate(date_year)
-    ]
-    none: frozenset[Any] = frozenset()
-    speakers = tuple(_speaker(f) for f in facts)
-    persons = {k for k, v in entities.items() if v.type == "person"}
     return Index(
         knowledge=knowledge,
         facts=facts,
-        kinds=tuple(f.kind for f in facts),
+        kinds=kinds,
         speakers=speakers,
         voices=frozenset(filter(None, speakers)),
-        actors=tuple(_actor(f, persons) for f in facts),
-        people=_people(facts),
+        actors=actors,
+        people=people,
         strong=tuple(strong),
-        weak=tuple(weak),
-        numbers=tuple(frozenset(figures[f]) if f in figures else none for f in range(n)),
-        date_year=tuple(date_year),
-        december=tuple(f.date[5:7] == "12" for f in facts),
-        phrasing_years=tuple(frozenset(phrased[f]) if f in phrased else none for f in range(n)),
-        all_years=tuple(all_years),
-        holiday_years=tuple(frozenset(holidays[f]) if f in holidays else none for f in range(n)),
-        year_postings=_year_postings(year_postings, all_years, holidays),
+        weak=tuple(read.weak),
+        numbers=tuple(read.figures),
+        date_year=date_year,
+        december=december,
+        phrasing_years=tuple(read.phrased),
+        all_years=tuple(read.years),
+        holiday_years=tuple(read.holidays),
+        year_postings=read.year_postings,
         prepared=tuple(_phrasings(s, weights) for s in strong) if small else None,
-        postings=dict(postings),
+        postings=postings,
         weights=weights,
         alias_map=alias_map,
         alias_lengths={k: tuple(sorted(v, reverse=True)) for k, v in alias_lengths.items()},
-        partial_aliases=_partial_aliases(alias_map, {_entity(k): v.type for k, v in entities.items()}),
-        entity_types={_entity(k): v.type for k, v in entities.items()},
+        partial_aliases=_partial_aliases(alias_map, {rd.entity_unit(k): v.type for k, v in entities.items()}),
+        entity_types={rd.entity_unit(k): v.type for k, v in entities.items()},
         vocabulary=frozenset(vocabulary),
         spellings={k: tuple(sorted(v)) for k, v in spellings.items()},
     )
@@ -620,21 +244,9 @@ def _people(facts: tuple[Fact, ...]) -> tuple[frozenset[str], ...]:
     for fact in facts:
         names = (*fact.people, fact.speaker) if fact.speaker else tuple(fact.people)
         if names not in shared:
-            shared[names] = frozenset(map(_entity, names))
+            shared[names] = frozenset(map(rd.entity_unit, names))
         out.append(shared[names])
     return tuple(out)
-
-
-def _year_postings(
-    dated: defaultdict[str, list[int]], all_years: list[frozenset[int]], holidays: Mapping[int, set[int]]
-) -> dict[str, list[int]]:
-    for f, years in enumerate(all_years):
-        for year in years:
-            dated[f"%{year}"].append(f)
-    for f, years in holidays.items():
-        for year in years:
-            dated[f"^{year}"].append(f)
-    return {k: sorted(v) for k, v in dated.items()}
 
 
 def _partial_aliases(
@@ -669,15 +281,15 @@ def _actor(fact: Fact, persons: Container[str]) -> str | None:
     if fact.kind in ("exchange", "meeting"):
         return None  # two-sided: both leaders are actors
     if fact.speaker in persons:
-        return _entity(fact.speaker)
-    return _entity(fact.people[0]) if fact.people else None
+        return rd.entity_unit(fact.speaker)
+    return rd.entity_unit(fact.people[0]) if fact.people else None
 
 
 def _speaker(fact: Fact) -> str | None:
     if fact.speaker:
-        return _entity(fact.speaker)
+        return rd.entity_unit(fact.speaker)
     if fact.kind == "statement" and fact.people:
-        return _entity(fact.people[0])  # a statement's first person is, by convention, who made it
+        return rd.entity_unit(fact.people[0])  # a statement's first person is, by convention, who made it
     return None
 
 
@@ -875,7 +487,7 @@ def analyse(index: Index, question: str, today: datetime.date) -> Query:
             if any(s in tn.PROSPECTIVE_BEFORE for s in stems[max(0, i - 3) : i]):
                 prospective_years.add(year)
         elif number is not None:
-            (soft_numbers if number <= SMALL_NUMBER else numbers).add(_number_unit(number))
+            (soft_numbers if number <= SMALL_NUMBER else numbers).add(rd.number_unit(number))
         else:
             continue
         t.consumed = True
@@ -1164,7 +776,7 @@ def _fit(index: Index, q: Query, f: int, expected_kinds: frozenset[str]) -> floa
             points -= 20
         else:
             points -= 5
-    if "amount" in q.cues and not index.numbers[f] - {_DAY_UNITS.get(index.facts[f].date[8:])}:
+    if "amount" in q.cues and not index.numbers[f] - {rd.DAY_UNITS.get(index.facts[f].date[8:])}:
         points -= 5  # "how much": a fact with a figure (not merely the day of its date) answers better
     if "who" in q.cues and not index.people[f]:
         points -= 6  # "who ...?" is answered by a fact naming people

@@ -1,0 +1,646 @@
+"""Reading fact texts into units, the words the index is made of, for `bot.matching`.
+
+This module owns how a fact's phrasings and text become units: tokens stemmed (`bot.textnorm`), stopwords
+dropped, years as '%2024' and figures as '#200', alias phrases ("Xi Jinping", "Си Цзиньпин") as the entity
+they name ('@xi-jinping'), and the year of a "New Year 2024" as the holiday ('^2024'). `read_facts` reads
+facts into the per-fact unit strings and posting lists the index keeps, and is pure. `Reading` is the one part
+that goes beyond this process: for big knowledge it hands half of the facts to a worker process (`python -m
+bot.reading`, this module's `main`), whose result is the same as reading them here, so that both cores build
+the index.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import pickle
+import queue
+import subprocess
+import sys
+import threading
+from bisect import bisect_right
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import accumulate, chain, compress, count, repeat
+from operator import attrgetter
+from typing import Any, NamedTuple
+
+from bot import textnorm as tn
+
+log = logging.getLogger(__name__)
+
+Years = frozenset[int]
+AliasMap = Mapping[tuple[str, ...], tuple[str, bool]]  # alias stems -> (entity unit, needs capitals)
+
+
+def entity_unit(entity_id: str) -> str:
+    return "@" + entity_id
+
+
+def entity_names(entities: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Entity id -> its name and aliases, from `bot.model.Entity`s."""
+    return {entity_id: [entity.name, *entity.aliases] for entity_id, entity in entities.items()}
+
+
+def alias_table(entity_names: Mapping[str, Sequence[str]]) -> tuple[dict[tuple[str, ...], tuple[str, bool]], set[str]]:
+    """alias stems -> (entity unit, needs capitals), and every word form of every alias; from `entity_names`."""
+    table: dict[tuple[str, ...], tuple[str, bool]] = {}
+    surfaces: set[str] = set()
+    for entity_id, own_names in entity_names.items():
+        unit = entity_unit(entity_id)
+        names = list(own_names)
+        names += [tn.split_prefixes(n) for n in names if "-" in n]  # "non alliance" typed without the hyphen
+        # Typed names in the other alphabet: "Moskva" for "Москва", "Kazan" for "Казань".
+        names += [
+            v for n in names if tn.is_cyrillic(n.casefold()) and len(n) >= 4 for v in tn.transliterations(n.casefold())
+        ]
+        for name in names:
+            tokens = tn.tokenise(name)
+            if not tokens or any(t.isdigit() for t in tokens):
+                continue  # "Beijing 2022": a year inside an alias would hide the year the question asks about
+            surfaces.update(tokens)
+            # "US" is also "us": an alias made only of stopwords matches only when typed in capitals.
+            table.setdefault(tuple(tn.stem(t) for t in tokens), (unit, all(t in tn.STOPWORDS for t in tokens)))
+    return table, surfaces
+
+
+def number_unit(number: float) -> str:
+    return f"#{int(number)}" if number == int(number) else f"#{number:g}"
+
+
+def _token_unit(token: str) -> tuple[str, str | None]:
+    """(stem, unit) of a case-folded token; the unit is None for stopwords and stray letters."""
+    if token[0].isdigit():
+        year = tn.year_of(token)
+        if year:
+            return token, f"%{year}"
+        number = tn.parse_number(token)
+        return token, (number_unit(number) if number is not None else token)
+    stemmed = tn.stem(token)
+    if token in tn.STOPWORDS or len(token) == 1:
+        return stemmed, None
+    return stemmed, stemmed
+
+
+# A date's day and month as units ("2024-12-31": '#31' and 'december'): the index gives them to the fact.
+DAY_UNITS = {str(d).zfill(2): number_unit(d) for d in range(1, 32)}
+MONTH_UNITS = {str(m).zfill(2): tn.stem(name.casefold()) for m, name in enumerate(tn.MONTHS, 1)}
+
+
+class _Chunk(NamedTuple):
+    """What a whitespace-separated chunk of fact text ("Putin's", "$200", "2023.") contributes."""
+
+    units: tuple[str, ...]  # its units, single-word aliases already read as entities
+    multi: tuple[int, ...]  # positions of words that may start a multi-word alias ("Xi" of "Xi Jinping")
+    stems: tuple[str, ...]  # every token's stem, stopwords included (aliases may contain them)
+    token_units: tuple[str | None, ...]  # units aligned with stems (None for stopwords)
+    new_year: bool  # starts a "New Year" phrase ("New Year 2024" names a holiday, not a period)
+    year: bool  # holds a year
+
+
+_SEPARATOR = "\x01"  # between phrasings read together; never part of a word
+_BREAK = "|"  # the unit a separator becomes (units are words, '@', '#' or '%' strings: never '|')
+_END = "\x02"  # between texts read together, and the unit it becomes: aliases and holidays stop there
+PHRASING_BREAK = f" {_BREAK} "
+EXTRAS = " \x00 "  # in Index.strong, between the phrasings' units and the entity ids and alias words
+_MORE = object()  # an alias window ended before the alias could: read the rest of the text instead
+_NO_ALIAS = ((), (), (), (0, 0))  # no alias starts in the window (true, so a memo hit needs one test)
+_ALIAS_START, _HOLIDAY_START = 1, 2  # what a chunk may start (Reader.special)
+MEMO_LIMIT = 200_000  # alias and holiday windows remembered; past this the memo starts afresh
+
+
+class _Reader:
+    """Turns fact texts into units, remembering every whitespace chunk and alias window it has read.
+
+    Splitting on whitespace and looking chunks up (most recur) gives the same tokens as the tokeniser, since
+    no token spans whitespace, at a fraction of the cost. Multi-word aliases ("Xi Jinping") and New Year
+    years ("New Year 2024") depend only on the few chunks from where they start, so what a window of chunks
+    yields is worked out once and remembered too: at 100,000 facts most windows recur.
+    """
+
+    def __init__(self, alias_map: Mapping[tuple[str, ...], tuple[str, bool]], surfaces: set[str]):
+        # Fact texts never use the capitals-only aliases ("US"): their own entity lists name those.
+        self.aliases = {k: unit for k, (unit, needs_caps) in alias_map.items() if not needs_caps}
+        lengths: dict[str, set[int]] = {}
+        for alias in self.aliases:
+            if len(alias) > 1:
+                lengths.setdefault(alias[0], set()).add(len(alias))
+        self.multi_lengths = {k: tuple(sorted(v, reverse=True)) for k, v in lengths.items()}
+        self.surfaces = surfaces
+        self.compound: set[str] = {""}  # unit strings of chunks that are not one unit: "" and "dollar #200"
+        # Every chunk read, twice: its units as one string (most chunks need nothing else), and in full.
+        self.units = _Chunks(self._read_units)
+        self.chunks = _Chunks(self.chunk)
+        # Chunks that may start a multi-word alias (_ALIAS_START) or a "New Year" (_HOLIDAY_START), or both.
+        self.special: dict[str, int] = {}
+        self.multi: dict[str, int] = {}  # chunk that may start a multi-word alias -> chunks the longest spans
+        self.years: set[str] = set()  # chunks holding a year
+        self.stemless: set[str] = set()  # chunks without words ("—")
+        self.alias_memo: dict[tuple[tuple[str, ...], bool, int], Any] = {}
+        self.holiday_memo: dict[tuple[str, ...], tuple[tuple[int, int], ...]] = {}
+        self.units_of = self.units.__getitem__
+        self.lookup = self.chunks.__getitem__
+        for chunk, unit in ((_SEPARATOR, _BREAK), (_END, _END)):
+            self.units[chunk] = unit
+            self.chunks[chunk] = _Chunk((unit,), (), (unit,), (unit,), False, False)
+
+    def chunk(self, chunk: str) -> _Chunk:
+        stems, token_units = [], []
+        for token in tn.tokenise(chunk):
+            self.surfaces.add(token)
+            stemmed, unit = _token_unit(token)
+            stems.append(stemmed)
+            token_units.append(self.aliases.get((stemmed,), unit) if unit is not None else None)
+        found = self.chunks[chunk] = _Chunk(
+            tuple(u for u in token_units if u is not None),
+            tuple(i for i, s in enumerate(stems) if s in self.multi_lengths),
+            tuple(stems),
+            tuple(token_units),
+            any(s in tn.NEW_YEAR_FIRST for s in stems),
+            any(tn.year_of(s) for s in stems),
+        )
+        self.units[chunk] = self._joined(found.units)
+        if found.multi:
+            self.multi[chunk] = max(self.multi_lengths[stems[j]][0] for j in found.multi)
+        if found.year:
+            self.years.add(chunk)
+        if not stems:
+            self.stemless.add(chunk)
+        if found.multi or found.new_year:
+            self.special[chunk] = (_ALIAS_START if found.multi else 0) | (_HOLIDAY_START if found.new_year else 0)
+        return found
+
+    def _read_units(self, chunk: str) -> str:
+        self.chunk(chunk)
+        return self.units[chunk]
+
+    def read(self, chunks: list[str], words: list[str] | None = None, words_before: int = 0) -> list[str]:
+        """Per chunk of a text split on whitespace (texts read together are divided by _END chunks), its units
+        as one string ("" for none; several are space-separated and listed in `compound`): alias phrases read
+        as '@entity' (longest first), separators as _BREAK.
+
+        The words inside each multi-word alias starting before chunk `words_before` are added to `words`, so a
+        question using part of the name ("новогоднее послание" for "новогоднее поздравление") still finds the
+        fact.
+        """
+        simple = list(map(self.units_of, chunks))  # in C; reads chunks never seen before
+        # Where chunks that may start an alias or a "New Year" are: one pass in C, most texts have a few.
+        starts = list(compress(count(), map(self.special.get, chunks)))
+        if not starts:
+            return simple
+        # Chunks whose token units a holiday year or an alias that ends inside a chunk changed, to be joined
+        # again at the end; and the spans of chunks that aliases took whole (their units in `simple` are final).
+        edited: dict[int, list[str | None]] = {}
+        spans: list[tuple[int, int]] = []
+        free_chunk, free_word = -1, 0  # words before this one are taken by an alias already read
+        memo, multi, size, special = self.alias_memo, self.multi, len(chunks), self.special
+        holidays = []
+        for k in starts:
+            chunk = chunks[k]
+            if special[chunk] & _HOLIDAY_START:
+                holidays.append(k)
+            if k < free_chunk or not special[chunk] & _ALIAS_START:
+                continue
+            window = chunks[k : k + multi[chunk]]
+            at_end = k + len(window) >= size
+            if _END in window:
+                window, at_end = window[: window.index(_END)], True
+            key = (tuple(window), at_end, free_word if k == free_chunk else 0)
+            found = memo.get(key) or self._alias_window(chunks, k, key)
+            if found is _NO_ALIAS:
+                continue
+            taken, edits, alias_words, (last, stop) = found
+            if taken is not None:  # the usual case: whole chunks become the entity
+                simple[k : k + len(taken)] = taken
+                spans.append((k, k + len(taken)))
+            else:
+                for c, start, end, replacement in edits:
+                    self._tokens(edited, chunks, k + c)[start:end] = replacement
+            if words is not None and k < words_before:
+                words += alias_words
+            free_chunk, free_word = k + last, stop
+        if holidays and not self.years.isdisjoint(chunks):
+            # "New Year 2024": the year names a holiday, not a period
+            for k in holidays:
+                # A "New Year" starting in chunk k and the three words after it lie within four chunks, unless
+                # some have no words; one starting further on is read from its own chunk.
+                window = chunks[k : k + 4]
+                if not self.stemless.isdisjoint(window):
+                    window = chunks[k : k + 6]
+                if self.years.isdisjoint(window):
+                    continue
+                if _END in window:
+                    window = window[: window.index(_END)]
+                key = tuple(window)
+                positions = self.holiday_memo.get(key)
+                if positions is None:
+                    positions = self._remember(self.holiday_memo, key, self._holiday_years(key))
+                for c, i in positions:
+                    if any(a <= k + c < b for a, b in spans):
+                        continue  # an alias took the chunk (aliases hold no years)
+                    units = self._tokens(edited, chunks, k + c)
+                    unit = units[i]
+                    if unit and unit[0] == "%":
+                        units[i] = "^" + unit[1:]
+        for c, units in edited.items():
+            simple[c] = self._joined(filter(None, units))
+        return simple
+
+    def _joined(self, units: Iterable[str]) -> str:
+        joined = " ".join(units)
+        if " " in joined:
+            self.compound.add(joined)
+        return joined
+
+    def _tokens(self, edited: dict[int, list[str | None]], chunks: list[str], c: int) -> list[str | None]:
+        """Chunk c's token units, to edit (never called for a chunk an alias took whole)."""
+        if c not in edited:
+            edited[c] = list(self.lookup(chunks[c]).token_units)
+        return edited[c]
+
+    def _alias_window(self, chunks: list[str], k: int, key: tuple[tuple[str, ...], bool, int]) -> Any:
+        """What the aliases starting in chunk k do (see `_read_aliases`), remembered by its window of chunks."""
+        found = self._read_aliases(*key)
+        if found is _MORE:  # rare: chunks without words inside the window; read to the end, not remembered
+            rest = chunks[k:]
+            return self._read_aliases(tuple(rest[: rest.index(_END)] if _END in rest else rest), True, key[2])
+        return self._remember(self.alias_memo, key, found)
+
+    def _read_aliases(self, window: tuple[str, ...], at_end: bool, skip: int) -> Any:
+        """For the multi-word aliases starting in the window's first chunk (from word `skip`), longest first:
+        (the units of the chunks taken whole, from the first on, or None, edits as ((chunk, start, end, token units),
+        ...), the alias words, (chunk, word) where the last alias ends), chunks relative to the first; or
+        _NO_ALIAS, or _MORE if an alias may run past a window that ends before the text does."""
+        parts = [self.lookup(c) for c in window]
+        edits: list[tuple[int, int, int, tuple[str | None, ...]]] = []
+        words: list[str] = []
+        free = (0, skip)
+        for j in parts[0].multi:
+            if (0, j) < free:
+                continue
+            for size in self.multi_lengths[parts[0].stems[j]]:
+                stems, last = list(parts[0].stems[j : j + size]), 0
+                while len(stems) < size and last + 1 < len(parts):
+                    last += 1
+                    stems.extend(parts[last].stems[: size - len(stems)])
+                if len(stems) < size and not at_end:
+                    return _MORE
+                entity = self.aliases.get(tuple(stems))
+                if entity is None:
+                    continue
+                start, left = j, size  # replace `size` words from word j of chunk 0
+                for c in range(last + 1):
+                    units = parts[c].token_units
+                    end = min(len(units), start + left)
+                    words.extend(u for u in units[start:end] if u)
+                    edits.append((c, start, end, (entity if c == 0 else None,) + (None,) * (end - start - 1)))
+                    left -= end - start
+                    free = (c, end)
+                    start = 0
+                break
+        if not edits:
+            return _NO_ALIAS
+        # Whole chunks taken, no year left in them for a holiday to change, no earlier alias in them: their units
+        # are final (a later alias starts after them).
+        final: dict[int, list[str | None]] = {}
+        for c, start, end, replacement in edits:
+            final.setdefault(c, list(parts[c].token_units))[start:end] = replacement
+        taken = None
+        if (
+            skip == 0
+            and free[1] >= len(parts[free[0]].token_units)
+            and not any(u and u[0] == "%" for units in final.values() for u in units)
+        ):
+            taken = tuple(self._joined(filter(None, final[c])) for c in range(len(final)))
+        return taken, tuple(edits), tuple(words), free
+
+    def _holiday_years(self, window: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
+        """(chunk, word) of each year in the window that names a New Year rather than a period."""
+        stems = [self.lookup(c).stems for c in window]
+        offsets = list(accumulate(map(len, stems), initial=0))
+        found = []
+        for i in tn.holiday_year_positions(list(chain.from_iterable(stems))):
+            c = bisect_right(offsets, i) - 1
+            found.append((c, i - offsets[c]))
+        return tuple(found)
+
+    @staticmethod
+    def _remember(memo: dict[Any, Any], key: Any, value: Any) -> Any:
+        if len(memo) >= MEMO_LIMIT:
+            memo.clear()
+        memo[key] = value
+        return value
+
+
+class _EntityUnits(dict[str, str]):
+    """Entity id -> its unit ('@id'), made on first use."""
+
+    def __missing__(self, entity_id: str) -> str:
+        unit = self[entity_id] = entity_unit(entity_id)
+        return unit
+
+
+class _Chunks(dict[str, Any]):
+    """Chunk memo: a missing chunk is read on first lookup, so lookups can run in C (`map`)."""
+
+    def __init__(self, make: Callable[[str], Any]):
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, chunk: str) -> Any:
+        return self.make(chunk)
+
+
+# What the index reads of a fact, in plain strings and tuples (so a worker process can read it too): its phrasings
+# (title, questions, keywords, quote fields) and text, divided by separators; the ids of the entities it declares
+# (people, places, topics, outlets, speaker); its date.
+Record = tuple[str, tuple[str, ...], str]
+
+
+_PIECES = f" {_SEPARATOR} "  # between phrasings
+_TEXT = f" {_END} "  # between the phrasings and the text
+
+
+_FIELDS = attrgetter(
+    "title", "questions", "keywords", "words", "occasion", "said_via", "text",
+    "people", "places", "topics", "reported_by", "speaker", "date",
+)  # fmt: skip
+
+
+def record(fact: Any) -> Record:
+    """The `Record` of a fact (a `bot.model.Fact`)."""
+    title, questions, keywords, words, occasion, said_via, text, people, places, topics, outlets, speaker, date = (
+        _FIELDS(fact)
+    )
+    pieces = [title, *questions, *keywords]
+    # A quote's words, occasion and channel are how people recall it ("what did X say at New Year 2022").
+    pieces += [t for t in (words, occasion, said_via) if t]
+    entities = (*people, *places, *topics, *outlets, speaker) if speaker else (*people, *places, *topics, *outlets)
+    return f"{_PIECES.join(pieces)}{_TEXT}{text}", entities, date
+
+
+class Read(NamedTuple):
+    """Facts read into units. Per fact (lists aligned with the facts read): its strong and weak unit strings (see
+    `bot.matching.Index`), the years it has (its date's and every year it mentions), the years its phrasings
+    mention, the years it names as a New Year ('^2024') and its figures ('#200', the day of its date); facts
+    without any share one empty set. And which facts have each unit and each year."""
+
+    strong: list[str]
+    weak: list[str]
+    years: list[Years]
+    phrased: list[Years]
+    holidays: list[Years]
+    figures: list[frozenset[str]]
+    postings: dict[str, list[int]]  # unit -> positions of the facts having it, ascending
+    # '%2024' -> facts dated in or mentioning 2024, '^2024' -> facts greeting New Year 2024, '=2024' -> facts
+    # dated in 2024, '12/2023' -> facts dated December 2023; ascending
+    year_postings: dict[str, list[int]]
+    surfaces: set[str]  # every word form read, with the aliases' own (for typo correction)
+
+
+def read_facts(alias_map: AliasMap, surfaces: set[str], records: Iterable[Record], start: int = 0) -> Read:
+    """Read `records`, the facts at positions `start`, `start + 1` ...; `surfaces` gets the word forms read."""
+    reader = _Reader(alias_map, surfaces)
+    read = reader.read
+    entity_units = _EntityUnits()
+    strong: list[str] = []
+    weak: list[str] = []
+    postings: defaultdict[str, list[int]] = defaultdict(list)
+    dates: list[str] = []
+    join = " ".join
+    for position, (pieces, entities, date) in enumerate(records, start):
+        dates.append(date)
+        # Phrasings and text read together (split in C, mostly), divided by an _END chunk.
+        chunks = pieces.casefold().split()
+        words: list[str] = []
+        cut = chunks.index(_END)  # read gives one entry per chunk: the same place in its result
+        parts = read(chunks, words, cut)
+        words += map(entity_units.__getitem__, entities)
+        # The date's month is the fact's as much as its entities are ("December 2025" for a fact dated 2025-12,
+        # whether or not its text says so); its day counts as a figure the fact holds ("31 December").
+        if len(date) >= 7:
+            words.append(MONTH_UNITS[date[5:7]])
+        strong.append(f" {join(parts[:cut])}{EXTRAS}{join(words)} ")
+        unique = set(parts)  # the unit strings are the reader's own: their hashes are cached
+        unique.update(words)
+        for compound in unique & reader.compound:
+            unique.remove(compound)
+            unique.update(compound.split())
+        if len(date) == 10:
+            day = DAY_UNITS[date[8:]]
+            weak.append(f" {join(parts[cut + 1 :])} {day} ")
+            unique.add(day)
+        else:
+            weak.append(f" {join(parts[cut + 1 :])} ")
+        # Posting lists: list.append run over every unit in C (no Python loop per unit).
+        deque(map(list.append, map(postings.__getitem__, unique), repeat(position)), maxlen=0)
+    postings.pop(_BREAK, None)
+    postings.pop(_END, None)
+    years, phrased, holidays, figures, year_postings = _years_and_figures(postings, strong, dates, start)
+    return Read(strong, weak, years, phrased, holidays, figures, dict(postings), year_postings, surfaces)
+
+
+def _years_and_figures(
+    postings: Mapping[str, list[int]], strong: list[str], dates: list[str], start: int
+) -> tuple[list[Years], list[Years], list[Years], list[frozenset[str]], dict[str, list[int]]]:
+    """Read's years, phrased, holidays, figures and year_postings, from the (short) posting lists of years and
+    figures rather than a scan of every fact's units."""
+    mentioned: defaultdict[int, set[int]] = defaultdict(set)
+    phrased: defaultdict[int, set[int]] = defaultdict(set)
+    holidays: defaultdict[int, set[int]] = defaultdict(set)
+    figures: defaultdict[int, set[str]] = defaultdict(set)
+    for unit, posting in postings.items():
+        if unit[0] == "%":
+            year, probe = int(unit[1:]), f" {unit} "
+            for f in posting:
+                mentioned[f - start].add(year)
+                if probe in strong[f - start]:
+                    phrased[f - start].add(year)
+        elif unit[0] == "#":
+            for f in posting:
+                figures[f - start].add(unit)
+        elif unit[0] == "^":
+            for f in posting:
+                holidays[f - start].add(int(unit[1:]))
+    none: frozenset[Any] = frozenset()
+    only: dict[int, frozenset[int]] = {}
+    years: list[Years] = []
+    year_postings: defaultdict[str, list[int]] = defaultdict(list)
+    for i, date in enumerate(dates):
+        year = int(date[:4])
+        found = frozenset(mentioned[i] | {year}) if i in mentioned else only.setdefault(year, frozenset({year}))
+        years.append(found)
+        f = start + i
+        year_postings[f"={year}"].append(f)
+        if date[5:7] == "12":
+            year_postings[f"12/{year}"].append(f)
+        for y in found:
+            year_postings[f"%{y}"].append(f)
+        for y in holidays.get(i, ()):
+            year_postings[f"^{y}"].append(f)
+    return (
+        years,
+        [frozenset(phrased[i]) if i in phrased else none for i in range(len(dates))],
+        [frozenset(holidays[i]) if i in holidays else none for i in range(len(dates))],
+        [frozenset(figures[i]) if i in figures else none for i in range(len(dates))],
+        dict(year_postings),
+    )
+
+
+# --- reading in two processes -------------------------------------------------------------------------------
+
+WORKER_SHARE = 0.5  # of the facts, read by the worker when there is one
+WORKER_COMMAND = (sys.executable, "-m", "bot.reading")
+# The worker gets what Python itself needs and nothing else of the environment (no tokens or other secrets).
+_WORKER_ENV = frozenset({"PATH", "PYTHONPATH", "PYTHONHOME", "SYSTEMROOT", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR"})
+
+
+def worker_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The part of `environ` the worker process gets."""
+    return {k: v for k, v in environ.items() if k in _WORKER_ENV}
+
+
+class Reading:
+    """Facts being read, perhaps in two processes. Made with processes=2, it starts a worker process (`python -m
+    bot.reading`) that makes the alias table, for both, and then reads the last WORKER_SHARE of the facts, so
+    the caller can do other work meanwhile; `result` reads the rest here and takes the worker's share. If the
+    worker cannot be started or fails, this process does its work too: the result is the same, only slower."""
+
+    def __init__(self, names: Mapping[str, Sequence[str]], facts: Sequence[Any], processes: int = 1):
+        self.names = dict(names)
+        self.facts = facts
+        self.split = len(facts)
+        self.worker: subprocess.Popen[bytes] | None = None
+        self.sender: threading.Thread | None = None
+        self._aliases: tuple[dict[tuple[str, ...], tuple[str, bool]], set[str]] | None = None
+        if processes >= 2 and len(facts) >= 2:
+            self.split = len(facts) - int(len(facts) * WORKER_SHARE)
+            self._start()
+
+    def _start(self) -> None:
+        try:
+            self.worker = subprocess.Popen(
+                WORKER_COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=worker_env(os.environ)
+            )
+        except OSError as exc:
+            log.warning("index: could not start a worker process (%s); reading every fact here", exc)
+            return
+        # Written by a thread (which waits on the pipe without the GIL) while this one goes on: first the entity
+        # names, so the worker makes the alias table while the records of its facts are made here.
+        outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        outbox.put(pickle.dumps(self.names, pickle.HIGHEST_PROTOCOL))
+        self.sender = threading.Thread(target=_send, args=(self.worker, outbox), name="index-worker-feed")
+        self.sender.start()
+        records = [record(f) for f in self.facts[self.split :]]
+        outbox.put(pickle.dumps((records, self.split), pickle.HIGHEST_PROTOCOL))
+        outbox.put(None)
+
+    def aliases(self) -> tuple[dict[tuple[str, ...], tuple[str, bool]], set[str]]:
+        """`alias_table` of the entity names: the worker's, or made here."""
+        if self._aliases is None:
+            found = self._receive() if self.worker is not None else None
+            if not (isinstance(found, tuple) and len(found) == 2):
+                found = alias_table(self.names)
+            self._aliases = found
+        return self._aliases
+
+    def result(self) -> Read:
+        """Every fact read."""
+        alias_map, surfaces = self.aliases()
+        head = read_facts(alias_map, surfaces, map(record, self.facts[: self.split]))
+        if self.split == len(self.facts):
+            return head
+        tail = self._collect()
+        if tail is None:
+            tail = read_facts(alias_map, surfaces, map(record, self.facts[self.split :]), self.split)
+        return Read(
+            head.strong + tail.strong,
+            head.weak + tail.weak,
+            head.years + tail.years,
+            head.phrased + tail.phrased,
+            head.holidays + tail.holidays,
+            head.figures + tail.figures,
+            _merged(head.postings, tail.postings),
+            _merged(head.year_postings, tail.year_postings),
+            surfaces | tail.surfaces,
+        )
+
+    def _receive(self) -> Any:
+        """The worker's next message, or None if it failed."""
+        assert self.worker is not None and self.worker.stdout is not None
+        try:
+            return pickle.load(self.worker.stdout)
+        except Exception:  # any failure of the worker: do its work here instead
+            return None
+
+    def _collect(self) -> Read | None:
+        worker = self.worker
+        if worker is None:
+            return None
+        assert worker.stdout is not None and self.sender is not None
+        found = self._receive()
+        worker.stdout.close()
+        self.sender.join()
+        if worker.wait() != 0 or not (
+            isinstance(found, tuple) and len(found) == 2 and len(found[0]) == len(Read._fields)
+        ):
+            log.warning("index: the worker process failed (exit %s); reading its facts here", worker.returncode)
+            return None
+        fields, peak_mb = found
+        log.debug(
+            "index: the worker process read %d facts, peak memory %s MB",
+            len(self.facts) - self.split,
+            peak_mb,
+            extra={"worker_peak_mb": peak_mb},
+        )
+        return Read._make(fields)
+
+
+def _merged(head: dict[str, list[int]], tail: dict[str, list[int]]) -> dict[str, list[int]]:
+    """Posting lists of the head and of the tail, whose positions all follow the head's."""
+    for key, positions in tail.items():
+        if key in head:
+            head[key] += positions
+        else:
+            head[key] = positions
+    return head
+
+
+def _send(worker: subprocess.Popen[bytes], outbox: queue.SimpleQueue[bytes | None]) -> None:
+    assert worker.stdin is not None
+    try:
+        with worker.stdin:
+            while (payload := outbox.get()) is not None:
+                worker.stdin.write(payload)
+    except OSError:
+        pass  # it died early: Reading._collect tells
+
+
+def _peak_mb() -> int | None:
+    """This process's peak resident set in MB (Linux), since it started: ru_maxrss would count the parent's
+    memory too, copied by the fork before the exec."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            return next(int(line.split()[1]) // 1024 for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+
+
+def main() -> int:
+    """The worker: read the pickled entity names on standard input and write their pickled alias table (map,
+    surfaces) on standard output; then read the pickled (records, start) and write the pickled `Read`, as a plain
+    tuple (run as a script, this module's classes are __main__'s), with the worker's peak memory in MB."""
+    gc.disable()  # as build_index does: reading allocates millions of small objects and frees almost none
+    alias_map, surfaces = alias_table(pickle.load(sys.stdin.buffer))
+    pickle.dump((alias_map, surfaces), sys.stdout.buffer, pickle.HIGHEST_PROTOCOL)
+    sys.stdout.buffer.flush()
+    records, start = pickle.load(sys.stdin.buffer)
+    found = tuple(read_facts(alias_map, surfaces, records, start))
+    pickle.dump((found, _peak_mb()), sys.stdout.buffer, pickle.HIGHEST_PROTOCOL)
+    sys.stdout.buffer.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
