@@ -177,23 +177,23 @@ def _build(knowledge: Any, processes: int) -> Index:
     facts = tuple(knowledge.facts)
     entities = dict(knowledge.entities)
     names = rd.entity_names(entities)
-    reading = rd.Reading(names, facts, processes)  # a worker may be making the alias table from here on
+    # A worker may be making the alias table from here on, and then reading half of the facts: meanwhile, what
+    # the facts' fields say.
+    with rd.Reading(names, facts, processes) as reading:
+        speakers = tuple(_speaker(f) for f in facts)
+        persons = {k for k, v in entities.items() if v.type == "person"}
+        actors = tuple(_actor(f, persons) for f in facts)
+        people = _people(facts)
+        kinds = tuple(f.kind for f in facts)
+        date_year = tuple(int(f.date[:4]) for f in facts)
+        december = tuple(f.date[5:7] == "12" for f in facts)
 
-    # What the facts' fields say, meanwhile.
-    speakers = tuple(_speaker(f) for f in facts)
-    persons = {k for k, v in entities.items() if v.type == "person"}
-    actors = tuple(_actor(f, persons) for f in facts)
-    people = _people(facts)
-    kinds = tuple(f.kind for f in facts)
-    date_year = tuple(int(f.date[:4]) for f in facts)
-    december = tuple(f.date[5:7] == "12" for f in facts)
-
-    alias_map = reading.aliases()[0]
-    alias_lengths: dict[str, set[int]] = {}
-    for alias in alias_map:
-        alias_lengths.setdefault(alias[0], set()).add(len(alias))
+        alias_map = reading.aliases()[0]
+        alias_lengths: dict[str, set[int]] = {}
+        for alias in alias_map:
+            alias_lengths.setdefault(alias[0], set()).add(len(alias))
+        read = reading.result()
     n = len(facts)
-    read = reading.result()
     strong, postings = read.strong, read.postings
     idf_max = math.log((n + 1) / 0.5)
     weights = {u: 0.25 + math.log((n + 1) / (len(p) + 0.5)) / idf_max for u, p in postings.items()}

@@ -24,6 +24,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import accumulate, chain, compress, count, repeat
 from operator import attrgetter
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from bot import textnorm as tn
@@ -492,20 +493,26 @@ def _years_and_figures(
 
 WORKER_SHARE = 0.5  # of the facts, read by the worker when there is one
 WORKER_COMMAND = (sys.executable, "-m", "bot.reading")
-# The worker gets what Python itself needs and nothing else of the environment (no tokens or other secrets).
-_WORKER_ENV = frozenset({"PATH", "PYTHONPATH", "PYTHONHOME", "SYSTEMROOT", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR"})
+# The worker gets what Python itself needs of the environment and nothing else (no tokens or other secrets).
+_WORKER_ENV = frozenset({"PATH", "SYSTEMROOT", "LANG", "TMPDIR", "TEMP", "TMP"})
+_WORKER_ENV_PREFIXES = ("PYTHON", "LC_")
+_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)  # where `bot` is, installed or not
 
 
 def worker_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """The part of `environ` the worker process gets."""
-    return {k: v for k, v in environ.items() if k in _WORKER_ENV}
+    """The environment of the worker process: Python's and the locale's variables from `environ`, and a
+    PYTHONPATH that finds this package first."""
+    env = {k: v for k, v in environ.items() if k in _WORKER_ENV or k.startswith(_WORKER_ENV_PREFIXES)}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, (_PACKAGE_ROOT, env.get("PYTHONPATH"))))
+    return env
 
 
 class Reading:
     """Facts being read, perhaps in two processes. Made with processes=2, it starts a worker process (`python -m
     bot.reading`) that makes the alias table, for both, and then reads the last WORKER_SHARE of the facts, so
     the caller can do other work meanwhile; `result` reads the rest here and takes the worker's share. If the
-    worker cannot be started or fails, this process does its work too: the result is the same, only slower."""
+    worker cannot be started or fails, this process does its work too: the result is the same, only slower.
+    As a context manager, it stops the worker if the caller fails before taking the result."""
 
     def __init__(self, names: Mapping[str, Sequence[str]], facts: Sequence[Any], processes: int = 1):
         self.names = dict(names)
@@ -535,6 +542,24 @@ class Reading:
         records = [record(f) for f in self.facts[self.split :]]
         outbox.put(pickle.dumps((records, self.split), pickle.HIGHEST_PROTOCOL))
         outbox.put(None)
+
+    def __enter__(self) -> Reading:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the worker if it is still running (the build failed before taking its result)."""
+        worker = self.worker
+        if worker is None or worker.returncode is not None:
+            return
+        worker.kill()
+        worker.wait()
+        if worker.stdout is not None:
+            worker.stdout.close()
+        if self.sender is not None:
+            self.sender.join()  # its write failed or finished: the pipe's reader is gone
 
     def aliases(self) -> tuple[dict[tuple[str, ...], tuple[str, bool]], set[str]]:
         """`alias_table` of the entity names: the worker's, or made here."""

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -73,6 +76,47 @@ def test_big_knowledge_is_read_in_two_processes_on_two_cores(knowledge, monkeypa
     assert "the worker process failed" in caplog.text
 
 
-def test_the_worker_gets_no_secrets():
-    environ = {"TELEGRAM_BOT_TOKEN": "123456:SECRET", "PATH": "/usr/bin", "PYTHONPATH": "/srv/bot", "HOME": "/root"}
-    assert reading.worker_env(environ) == {"PATH": "/usr/bin", "PYTHONPATH": "/srv/bot"}
+def test_the_worker_gets_no_secrets_and_finds_this_package():
+    environ = {
+        "TELEGRAM_BOT_TOKEN": "123456:SECRET",
+        "BOT_WEBHOOK_SECRET": "s3cret",
+        "HOME": "/root",
+        "PATH": "/usr/bin",
+        "PYTHONPATH": "/srv/lib",
+        "PYTHONHASHSEED": "0",
+        "LC_ALL": "C.UTF-8",
+    }
+    root = str(Path(reading.__file__).resolve().parent.parent)
+    assert reading.worker_env(environ) == {
+        "PATH": "/usr/bin",
+        "PYTHONPATH": os.pathsep.join([root, "/srv/lib"]),
+        "PYTHONHASHSEED": "0",
+        "LC_ALL": "C.UTF-8",
+    }
+    assert reading.worker_env({})["PYTHONPATH"] == root
+
+
+def test_the_worker_runs_from_anywhere(knowledge, tmp_path, monkeypatch, caplog):
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="bot.reading"):
+        build_index(knowledge, processes=2)
+    assert not caplog.records, caplog.text
+
+
+def test_a_build_that_fails_stops_its_worker(knowledge, monkeypatch):
+    started = []
+
+    class Popen(subprocess.Popen):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            started.append(self)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("broken knowledge")
+
+    monkeypatch.setattr(reading.subprocess, "Popen", Popen)
+    monkeypatch.setattr(matching, "_people", broken)
+    with pytest.raises(RuntimeError, match="broken knowledge"):
+        build_index(knowledge, processes=2)
+    assert len(started) == 1
+    assert started[0].returncode is not None, "the worker process is still running"
