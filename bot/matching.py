@@ -111,6 +111,7 @@ class Index:
     alias_lengths: Mapping[str, tuple[int, ...]]  # first stem -> lengths of aliases starting with it, longest first
     partial_aliases: Mapping[str, str]  # a word found in the aliases of one entity only ("jinping") -> that entity
     entity_types: Mapping[str, str]  # '@id' -> person/place/...
+    new_year_entities: frozenset[str]  # entities one of whose names is "New Year" ("greetings" names one too)
     vocabulary: frozenset[str]  # every stem the knowledge uses, in facts or aliases
     spellings: Mapping[tuple[bool, int], tuple[str, ...]]  # (cyrillic, length) -> known word forms, for typos
 
@@ -232,6 +233,7 @@ def _build(knowledge: Any, processes: int) -> Index:
         alias_lengths={k: tuple(sorted(v, reverse=True)) for k, v in alias_lengths.items()},
         partial_aliases=_partial_aliases(alias_map, {rd.entity_unit(k): v.type for k, v in entities.items()}),
         entity_types={rd.entity_unit(k): v.type for k, v in entities.items()},
+        new_year_entities=frozenset(unit for alias, (unit, _) in alias_map.items() if alias in tn.NEW_YEAR_PATTERNS),
         vocabulary=frozenset(vocabulary),
         spellings={k: tuple(sorted(v)) for k, v in spellings.items()},
     )
@@ -564,6 +566,8 @@ def analyse(index: Index, question: str, today: datetime.date) -> Query:
                 sayer = sayer or alt
         units.append(Unit(t.stem, weight, tn.KIND_NOUNS.get(t.stem), GUESS_CREDIT if t.guessed else 1.0, alt))
     units += [Unit(n, 1.0) for n in sorted(numbers)] + [Unit(n, SOFT_NUMBER_WEIGHT) for n in sorted(soft_numbers)]
+    # Any name of the New Year ("greetings for 2026") may greet the year asked about.
+    new_year = new_year or not index.new_year_entities.isdisjoint(u.key for u in units)
     # A year named as a holiday ("New Year 2025") matches phrasings naming that holiday, not that period.
     year_keys = [f"^{y}" if y in holiday_years else f"%{y}" for y in sorted(years)]
     keys = {f"^{y}" for y in years} if new_year else set()

@@ -447,6 +447,9 @@ def test_a_new_year_named_by_its_year_is_the_greetings_sent_the_year_before(inde
     # ... but "2024" there names the holiday, not a period: trade or greetings "at the end of 2024" are not in it.
     assert not ask(index, "New Year exchange at the end of 2024").answered
     assert first(ask(index, "New Year exchange at the end of 2023")) == "exchange-2023"
+    # Another name of the New Year asks for the greetings of that year too.
+    assert first(ask(index, "Silva and Marin greetings for 2024")) == "exchange-2023"
+    assert first(ask(index, "поздравление Силвы и Марина 2024")) == "exchange-2023"
 
 
 def test_what_did_an_organisation_say_about_a_person_is_the_organisations_words():
