@@ -459,6 +459,9 @@ def _tokens(index: Index, question: str) -> tuple[list[_Token], list[tuple[str, 
     return out, corrections, typed
 
 
+_KIND_ENTITY_TYPES = frozenset({"topic", "event"})  # entities whose names may say which kind of fact is wanted
+
+
 def analyse(index: Index, question: str, today: datetime.date) -> Query:
     """Tokens, corrections, years, figures, cues and weighted units of a question."""
     tokens, corrections, typed = _tokens(index, question)
@@ -540,7 +543,11 @@ def analyse(index: Index, question: str, today: datetime.date) -> Query:
                 extra_keys.update(u for p in part if (u := index.alias_map.get((p.stem,), ("", True))[0]))
             if unit not in seen:
                 seen.add(unit)
-                kinds = next((tn.KIND_NOUNS[p.stem] for p in part if p.stem in tn.KIND_NOUNS), None)
+                # A kind noun in the name of a topic asks for that kind ("New Year greetings", "встречи"); in the
+                # name of a platform or a place it does not ("G20 summit" is the G20, not every meeting).
+                kinds = None
+                if index.entity_types.get(unit) in _KIND_ENTITY_TYPES:
+                    kinds = next((tn.KIND_NOUNS[p.stem] for p in part if p.stem in tn.KIND_NOUNS), None)
                 credit = GUESS_CREDIT if any(p.guessed for p in part) else 1.0
                 weight = max(_weight(index, unit), KIND_NOUN_WEIGHT) if kinds else _weight(index, unit)
                 units.append(Unit(unit, weight, kinds, credit))

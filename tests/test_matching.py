@@ -473,6 +473,26 @@ def test_what_did_an_organisation_say_about_a_person_is_the_organisations_words(
     assert {f.id for f in listed.facts} == {"marin-quote-lighthouse-2022", "marin-quote-harvest-2023"}
 
 
+def test_a_kind_noun_in_the_name_of_a_platform_does_not_ask_for_that_kind():
+    council = entity("harbour-council", "platform", "Harbour Council", "Harbour Council summit")
+    statement = fact(
+        "silva-council-2023",
+        "statement",
+        "Silva: more work in the Harbour Council",
+        "2023-12",
+        "Ana Silva said Northland would work more closely with Southland in the Harbour Council.",
+        ["Silva on the Harbour Council"],
+        people=["ana-silva"],
+        topics=["harbour-council"],
+    )
+    index = build_index(make_knowledge([*FACTS, statement], [*ENTITIES, council]))
+    # "summit" is part of the council's name here: a meeting that never mentions the council is no answer.
+    for question in ("Harbour Council summit", "When was the Harbour Council summit?"):
+        result = answer(index, question, TODAY)
+        assert first(result) == "silva-council-2023", question
+        assert "marin-norvik-2021" not in {f.id for f in result.suggestions}, question
+
+
 def test_plans_for_a_year_are_what_was_said_before_it():
     plan = fact(
         "marin-ferry-plan-2023",
@@ -567,6 +587,8 @@ def test_lists_of_a_kind_hold_only_that_kind(index):
         ("neighbourly", "neighborly"),
         ("willingness", "willing"),
         ("election", "elected"),
+        ("отношения", "отношениям"),  # -иям, -ием of nouns in -ие
+        ("отношения", "отношением"),
     ],
 )
 def test_word_forms_share_a_stem(a, b):
