@@ -859,12 +859,18 @@ def _declined(question: str, score: float = 0.0, suggestions: Iterable[Fact] = (
 
 
 def _year_list(index: Index, question: str, q: Query) -> Answer:
-    """'What happened in 2024?': the facts dated in those years, exchanges and meetings first."""
+    """'What happened in 2024?': the facts dated in those years, exchanges and meetings first. None dated in
+    them: declined, offering the facts that mention them or greet them as a New Year ("plans for 2026")."""
     order = {"exchange": 0, "meeting": 1, "anniversary": 2, "trade": 3, "statement": 4, "quote": 5, "context": 6}
-    chosen = sorted({f for y in q.years for f in index.year_postings.get(f"={y}", ())})
+
+    def key(f: int) -> tuple[int, str, int]:
+        return order.get(index.kinds[f], 9), index.facts[f].date, f
+
+    chosen = sorted({f for y in q.years for f in index.year_postings.get(f"={y}", ())}, key=key)
     if not chosen:
-        return _declined(question)
-    chosen.sort(key=lambda f: (order.get(index.kinds[f], 9), index.facts[f].date, f))
+        postings = index.year_postings
+        mention = sorted({f for y in q.years for p in (f"%{y}", f"^{y}") for f in postings.get(p, ())}, key=key)
+        return _declined(question, 0.0, tuple(index.facts[f] for f in mention[:MAX_SUGGESTIONS]))
     facts = tuple(index.facts[f] for f in chosen[:LIST_LIMIT])
     return Answer(question, True, facts, 100.0, (), is_list=len(facts) > 1)
 

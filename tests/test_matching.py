@@ -380,6 +380,10 @@ def test_a_year_alone_lists_that_years_facts(index):
     assert result.is_list
     assert {f.id for f in result.facts} == {"marin-norvik-2021", "trade-2021"}
     assert not ask(index, "What happened in 2015?").answered
+    # Nothing dated 2024, but the greetings of December 2023 were for New Year 2024: offered, not answered.
+    result = ask(index, "What happened in 2024?")
+    assert not result.answered
+    assert "exchange-2023" in {f.id for f in result.suggestions}
 
 
 def test_lists_are_bounded():
