@@ -513,7 +513,8 @@ def analyse(index: Index, question: str, today: datetime.date) -> Query:
                 break
         i += 1
     # (plural nouns as typed: glossing makes "цитаты" "quote")
-    wants_list = any(s in tn.LIST_WORDS for s in stems) or not tn.PLURAL_LIST_NOUNS.isdisjoint(typed)
+    # ... and "how many times did they meet" is answered by the meetings, listed
+    wants_list = any(s in tn.LIST_WORDS for s in stems) or not tn.PLURAL_LIST_NOUNS.isdisjoint(typed) or "count" in cues
     new_year = bool(holiday_years) or any(
         tuple(stems[i : i + len(p)]) == p for i in range(len(stems)) for p in tn.NEW_YEAR_PATTERNS
     )

@@ -361,6 +361,14 @@ def test_all_meetings_lists_every_meeting(index):
     assert {f.id for f in result.facts} == {"marin-norvik-2021", "silva-tallgrad-2023"}
 
 
+def test_how_many_times_lists_the_meetings(index):
+    # Silva met Marin in Norvik and visited Tallgrad: two trips of hers.
+    for question in ("How many times did Silva travel?", "Сколько раз Силва ездила?"):
+        result = ask(index, question)
+        assert result.is_list, question
+        assert {f.id for f in result.facts} == {"marin-norvik-2021", "silva-tallgrad-2023"}, question
+
+
 def test_a_plural_russian_noun_asks_for_a_list(index):
     result = ask(index, "цитаты Марина")  # glossed as "quote": the plural as typed still asks for them all
     assert result.is_list
