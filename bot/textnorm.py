@@ -334,6 +334,7 @@ _RU_GLOSSARY_WORDS = {
     "торговля": "trade", "товарооборот": "trade", "торговый": "trade", "объем": "volume", "рекорд": "record",
     "миллиард": "billion", "миллиардов": "billion", "доллар": "dollar", "долларов": "dollars",
     "послание": "message", "письмо": "letter", "телеграмма": "telegram", "поздравление": "greetings",
+    "писал": "wrote", "написал": "wrote", "пишет": "writes",
     "поздравил": "congratulated", "новогоднее": "new year", "новогодний": "new year", "новый": "new",
     "сотрудничество": "cooperation", "отношения": "relations", "партнерство": "partnership",
     "дружба": "friendship", "годовщина": "anniversary", "юбилей": "anniversary",
