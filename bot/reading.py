@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 Years = frozenset[int]
 AliasMap = Mapping[tuple[str, ...], tuple[str, bool]]  # alias stems -> (entity unit, needs capitals)
+AliasTable = tuple[dict[tuple[str, ...], tuple[str, bool]], set[str]]  # alias_table's: the map, every word form
 
 
 def entity_unit(entity_id: str) -> str:
@@ -44,7 +45,7 @@ def entity_names(entities: Mapping[str, Any]) -> dict[str, list[str]]:
     return {entity_id: [entity.name, *entity.aliases] for entity_id, entity in entities.items()}
 
 
-def alias_table(entity_names: Mapping[str, Sequence[str]]) -> tuple[dict[tuple[str, ...], tuple[str, bool]], set[str]]:
+def alias_table(entity_names: Mapping[str, Sequence[str]]) -> AliasTable:
     """alias stems -> (entity unit, needs capitals), and every word form of every alias; from `entity_names`."""
     table: dict[tuple[str, ...], tuple[str, bool]] = {}
     surfaces: set[str] = set()
@@ -520,7 +521,7 @@ class Reading:
         self.split = len(facts)
         self.worker: subprocess.Popen[bytes] | None = None
         self.sender: threading.Thread | None = None
-        self._aliases: tuple[dict[tuple[str, ...], tuple[str, bool]], set[str]] | None = None
+        self._aliases: AliasTable | None = None
         if processes >= 2 and len(facts) >= 2:
             self.split = len(facts) - int(len(facts) * WORKER_SHARE)
             self._start()
@@ -561,11 +562,11 @@ class Reading:
         if self.sender is not None:
             self.sender.join()  # its write failed or finished: the pipe's reader is gone
 
-    def aliases(self) -> tuple[dict[tuple[str, ...], tuple[str, bool]], set[str]]:
+    def aliases(self) -> AliasTable:
         """`alias_table` of the entity names: the worker's, or made here."""
         if self._aliases is None:
             found = self._receive() if self.worker is not None else None
-            if not (isinstance(found, tuple) and len(found) == 2):
+            if not _shaped(found, (dict, set)):
                 found = alias_table(self.names)
             self._aliases = found
         return self._aliases
@@ -607,9 +608,7 @@ class Reading:
         found = self._receive()
         worker.stdout.close()
         self.sender.join()
-        if worker.wait() != 0 or not (
-            isinstance(found, tuple) and len(found) == 2 and len(found[0]) == len(Read._fields)
-        ):
+        if worker.wait() != 0 or not (_shaped(found, (tuple, object)) and len(found[0]) == len(Read._fields)):
             log.warning("index: the worker process failed (exit %s); reading its facts here", worker.returncode)
             return None
         fields, peak_mb = found
@@ -620,6 +619,12 @@ class Reading:
             extra={"worker_peak_mb": peak_mb},
         )
         return Read._make(fields)
+
+
+def _shaped(found: Any, types: tuple[type, ...]) -> bool:
+    """Whether a message from the worker is a tuple of values of these types (a worker that went wrong may send
+    anything pickle can hold)."""
+    return isinstance(found, tuple) and len(found) == len(types) and all(map(isinstance, found, types))
 
 
 def _merged(head: dict[str, list[int]], tail: dict[str, list[int]]) -> dict[str, list[int]]:

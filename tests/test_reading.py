@@ -47,9 +47,19 @@ def test_two_processes_build_the_same_index_as_one(base, knowledge, invented, ca
             (sys.executable, "-c", "import sys; sys.stdin.buffer.read(); sys.stdout.buffer.write(b'garbage')"),
             "the worker process failed (exit 0)",
         ),
+        # Well-formed pickles of the wrong shape, for the alias table and for the result.
+        (
+            (
+                sys.executable,
+                "-c",
+                "import pickle, sys; sys.stdin.buffer.read(); pickle.dump((1, 2), sys.stdout.buffer);"
+                " pickle.dump((1, 2), sys.stdout.buffer)",
+            ),
+            "the worker process failed (exit 0)",
+        ),
         (("/nonexistent/python",), "could not start a worker process"),
     ],
-    ids=["exits-with-an-error", "answers-garbage", "cannot-start"],
+    ids=["exits-with-an-error", "answers-garbage", "answers-wrong-shapes", "cannot-start"],
 )
 def test_a_failed_worker_leaves_the_index_whole(command, warning, knowledge, monkeypatch, caplog):
     monkeypatch.setattr(reading, "WORKER_COMMAND", command)
