@@ -8,6 +8,7 @@ collapsed and typographic quotes, apostrophes and dashes are mapped to their ASC
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import re
 from pathlib import Path
@@ -49,8 +50,8 @@ class Article:
     text: str  # verbatim article text
     path: Path
 
-    @property
-    def normalised(self) -> str:
+    @functools.cached_property
+    def normalised(self) -> str:  # once per article: every excerpt of every fact is looked up in it
         return normalise(self.text)
 
     def contains(self, excerpt: str) -> bool:

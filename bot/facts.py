@@ -35,6 +35,7 @@ from bot.model import KINDS, Entity, Fact, KnowledgeFile
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
+_STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _REGENERATE = "python -m bot schema"
 # Draft-07 is what the VS Code YAML extension validates fully; pydantic's output uses nothing newer.
@@ -248,6 +249,8 @@ class _Builder:
         return out
 
     def scalar(self, node: Any, path: YamlPath) -> Any:
+        if node.tag == _STR_TAG:
+            return node.value  # what the constructor would return, without its cost (most scalars are text)
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
@@ -695,16 +698,16 @@ def _check_references(
     exchange = item.get("exchange")
     if isinstance(exchange, str):
         target = facts.get(exchange)
-        exchanges = [i for i, f in facts.items() if f.get("kind") == "exchange"]
-        hint = _suggest(exchange, exchanges)
-        if target is None:
-            message = f"exchange '{exchange}' is not the id of any fact{hint}: use the id of a kind: exchange fact"
-            out.append(item.problem(("exchange",), message))
-        elif target.get("kind") != "exchange":
-            message = (
-                f"exchange '{exchange}' is a {target.get('kind')} fact, not kind: exchange: use the id of the "
-                f"New Year exchange it belongs to{hint}"
-            )
+        if target is None or target.get("kind") != "exchange":
+            # Only for a problem: listing the exchanges for every fact would make checking a big base quadratic.
+            hint = _suggest(exchange, [i for i, f in facts.items() if f.get("kind") == "exchange"])
+            if target is None:
+                message = f"exchange '{exchange}' is not the id of any fact{hint}: use the id of a kind: exchange fact"
+            else:
+                message = (
+                    f"exchange '{exchange}' is a {target.get('kind')} fact, not kind: exchange: use the id of the "
+                    f"New Year exchange it belongs to{hint}"
+                )
             out.append(item.problem(("exchange",), message))
     for index, ref in item.strings("related"):
         if ref not in facts:

@@ -29,6 +29,7 @@ from bot.facts import (
     check_knowledge,
     knowledge_fingerprint,
     load_knowledge,
+    parse_yaml,
     schema_text,
 )
 from bot.model import Fact
@@ -596,3 +597,32 @@ def test_readme_example_fact_is_valid_against_the_shipped_knowledge(tmp_path: Pa
     (knowledge / "zz-readme.yaml").write_text(example.replace(fact_id, "readme-example-copy"), encoding="utf-8")
     _, problems = check_knowledge(knowledge, corpus)
     assert problems == [], "\n".join(map(str, problems))
+
+
+MIXED_SCALARS = """\
+facts:
+  - id: plain
+    title: "quoted: text"
+    count: 12
+    share: 1.5
+    flag: yes
+    nothing: null
+    empty:
+    date: "2024-12-31"
+    bare_date: 2024-12-31
+    text: >-
+      folded
+      text
+    words: |
+      kept
+      lines
+    list: [a, 'b', 3, true]
+"""
+
+
+@pytest.mark.parametrize("name", [p.name for p in sorted((PROJECT_ROOT / "knowledge").glob("*.yaml"))] + ["mixed"])
+def test_parsed_yaml_is_what_yaml_safe_load_builds(name: str) -> None:
+    text = MIXED_SCALARS if name == "mixed" else (PROJECT_ROOT / "knowledge" / name).read_text(encoding="utf-8")
+    doc = parse_yaml(text)
+    assert doc.data == yaml.safe_load(text)
+    assert not doc.problems
