@@ -118,13 +118,15 @@ def setup_logging(config: Config, token: str) -> RedactSecrets:
 
 async def post_init(application: Application) -> None:
     """Shared services into bot_data (unless given to build_application), the command menu, startup hooks."""
-    from bot.facts import load_knowledge
+    from bot.loading import load_indexed_or_raise
     from bot.matching import build_index
 
     data = application.bot_data
     config: Config = data[handlers.CONFIG]
     if handlers.KNOWLEDGE not in data:
-        data[handlers.KNOWLEDGE] = await asyncio.to_thread(load_knowledge, config.knowledge_dir, config.corpus_dir)
+        knowledge, index = await asyncio.to_thread(load_indexed_or_raise, config.knowledge_dir, config.corpus_dir)
+        data[handlers.KNOWLEDGE] = knowledge
+        data.setdefault(handlers.INDEX, index)
     if handlers.INDEX not in data:
         data[handlers.INDEX] = await asyncio.to_thread(build_index, data[handlers.KNOWLEDGE])
     await application.bot.set_my_commands([BotCommand(name, text) for name, text in data[MENU]])

@@ -17,8 +17,8 @@ from collections.abc import Iterable
 from typing import Any, TextIO
 
 from bot.config import load_config
-from bot.facts import load_knowledge
-from bot.matching import Answer, Index, answer, build_index
+from bot.loading import load_indexed_or_raise
+from bot.matching import Answer, Index, answer
 from bot.render import answer_html, to_plain
 
 
@@ -69,8 +69,7 @@ def _stdin_questions(stream: TextIO) -> Iterable[str]:
 
 def main_ask(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    knowledge = load_knowledge(config.knowledge_dir, config.corpus_dir)
-    index = build_index(knowledge)
+    knowledge, index = load_indexed_or_raise(config.knowledge_dir, config.corpus_dir)
     questions = _stdin_questions(sys.stdin) if args.question == "-" else [args.question]
     run_questions(questions, index, knowledge, sys.stdout, args.json)
     return 0

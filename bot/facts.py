@@ -21,7 +21,7 @@ import sys
 import types
 import typing
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -458,24 +458,28 @@ def _error_loc(error: Mapping[str, Any], raw: Any) -> YamlPath:
     return loc
 
 
-def _read_knowledge_file(path: Path) -> _FileResult:
-    result = _FileResult([], [], [])
+def _parse_knowledge_file(path: Path) -> YamlDocument | Problem:
+    """The file parsed, or the problem that stops it being read."""
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
-        result.problems.append(
-            Problem(path, 1, 1, None, f"not UTF-8 text ({exc.reason} at byte {exc.start}): save it as UTF-8")
-        )
-        return result
+        return Problem(path, 1, 1, None, f"not UTF-8 text ({exc.reason} at byte {exc.start}): save it as UTF-8")
     except OSError as exc:
-        result.problems.append(Problem(path, 1, 1, None, f"cannot read the file: {exc.strerror}"))
-        return result
+        return Problem(path, 1, 1, None, f"cannot read the file: {exc.strerror}")
     try:
-        doc = parse_yaml(text)
+        return parse_yaml(text)
     except YamlSyntaxError as exc:
-        result.problems.append(Problem(path, exc.line, exc.col, None, exc.message))
-        return result
+        return Problem(path, exc.line, exc.col, None, exc.message)
 
+
+def _parsed_items(doc: YamlDocument, section: str) -> list[Any]:
+    """The items of a parsed file's `facts` or `entities` list, as parsed."""
+    items = doc.data.get(section) if isinstance(doc.data, dict) else None
+    return items if isinstance(items, list) else []
+
+
+def _check_knowledge_file(path: Path, doc: YamlDocument) -> _FileResult:
+    result = _FileResult([], [], [])
     data = {} if doc.data is None else doc.data
 
     def fact_id_at(loc: YamlPath) -> str | None:
@@ -621,18 +625,29 @@ def knowledge_files(knowledge_dir: Path) -> list[Path]:
     return sorted(p for p in knowledge_dir.glob("*.yaml") if p.is_file())
 
 
-def check_knowledge(knowledge_dir: Path, corpus_dir: Path) -> tuple[Knowledge | None, list[Problem]]:
-    """Read and check everything; the Knowledge (None if there is any problem) and every problem, sorted."""
+# Called with the `facts` and `entities` items of every knowledge file, as parsed, before they are validated.
+OnParsed = Callable[[list[Any], list[Any]], None]
+
+
+def check_knowledge(
+    knowledge_dir: Path, corpus_dir: Path, on_parsed: OnParsed | None = None
+) -> tuple[Knowledge | None, list[Problem]]:
+    """Read and check everything; the Knowledge (None if there is any problem) and every problem, sorted.
+
+    `on_parsed` is called once every file is parsed without a problem, before the facts are validated (so the
+    index can start on them: `bot.loading`)."""
     enabled = gc.isenabled()
     gc.disable()  # loading allocates many objects and frees almost none: collections only cost time on big bases
     try:
-        return _check_knowledge(knowledge_dir, corpus_dir)
+        return _check_knowledge(knowledge_dir, corpus_dir, on_parsed)
     finally:
         if enabled:
             gc.enable()
 
 
-def _check_knowledge(knowledge_dir: Path, corpus_dir: Path) -> tuple[Knowledge | None, list[Problem]]:
+def _check_knowledge(
+    knowledge_dir: Path, corpus_dir: Path, on_parsed: OnParsed | None
+) -> tuple[Knowledge | None, list[Problem]]:
     knowledge_dir, corpus_dir = Path(knowledge_dir), Path(corpus_dir)
     problems: list[Problem] = []
     articles, corpus_problems = _read_corpus(corpus_dir)
@@ -650,8 +665,18 @@ def _check_knowledge(knowledge_dir: Path, corpus_dir: Path) -> tuple[Knowledge |
             problems.append(Problem(knowledge_dir, 0, 0, None, "no *.yaml knowledge files here"))
         for path in sorted(knowledge_dir.glob("*.yml")):
             problems.append(Problem(path, 1, 1, None, "ignored: knowledge files must end in .yaml; rename it"))
-        for path in files:
-            result = _read_knowledge_file(path)
+        parsed = [(path, _parse_knowledge_file(path)) for path in files]
+        docs = [doc for _, doc in parsed if isinstance(doc, YamlDocument)]
+        if on_parsed is not None and len(docs) == len(parsed) and not any(doc.problems for doc in docs):
+            on_parsed(
+                [item for doc in docs for item in _parsed_items(doc, "facts")],
+                [item for doc in docs for item in _parsed_items(doc, "entities")],
+            )
+        for path, doc in parsed:
+            if isinstance(doc, Problem):
+                problems.append(doc)
+                continue
+            result = _check_knowledge_file(path, doc)
             problems += result.problems
             facts += result.facts
             entities += result.entities

@@ -20,6 +20,7 @@ import datetime
 import functools
 import gc
 import heapq
+import logging
 import math
 import os
 from collections import defaultdict
@@ -35,6 +36,8 @@ from bot import reading as rd
 from bot import textnorm as tn
 from bot.model import Fact
 
+log = logging.getLogger(__name__)
+
 # --- tunables (calibrated on tests/questions.yaml; see benchmarks/matching.py) --------------------------------
 MAX_TOKENS = 160  # a pasted essay is matched on its first words, so a 4,096-character message stays fast
 MIN_COVERAGE = 0.6  # below this share of the question explained by the best fact, decline
@@ -48,7 +51,9 @@ FULL_LIMIT = 60  # ... of which the best by coverage are scored in full (phrasin
 SUGGEST_COVERAGE = 0.45  # below this coverage a fact is neither answer nor suggestion
 SUGGEST_LIMIT = 20  # facts scored for "did you mean" outside the year or figure asked
 POSTING_BUDGET = 20_000  # posting entries read per question before commoner words are skipped
-PARALLEL_FACTS = 20_000  # from this many facts on, a second process reads half of them (on two cores or more)
+PARALLEL_FACTS = 20_000  # from this many facts on, a second process reads part of them (on two cores or more)
+WORKER_SHARE = 0.5  # of the facts, read by that process
+EARLY_WORKER_SHARE = 0.65  # ... when it starts while the facts are validated (start_reading)
 SMALL_INDEX = 3000  # up to this many facts, phrasings are prepared at build time and kind nouns list by kind
 WEAK_CREDIT = 0.8  # a word found only in the fact's text (not its title, phrasings or keywords)
 UNKNOWN_WEIGHT = 1.5  # a word the knowledge never uses (likely a name or topic it does not cover)
@@ -152,21 +157,44 @@ def _phrasing(units: str, weights: Mapping[str, float]) -> _Phrasing:
 # --- building the index ------------------------------------------------------------------------------------------
 
 
-def build_index(knowledge: Any, processes: int | None = None) -> Index:
+def build_index(knowledge: Any, processes: int | None = None, started: rd.Reading | None = None) -> Index:
     """Index `knowledge` (anything with `.facts` and `.entities`, e.g. `bot.facts.Knowledge`) once.
 
-    `processes`: 2 reads half the facts in a worker process (`bot.reading.read_all`); the default does so
+    `processes`: 2 reads part of the facts in a worker process (`bot.reading.Reading`); the default does so
     from PARALLEL_FACTS facts on, when this process may run on two cores or more. The index is the same.
+    `started`: the reading `start_reading` began on these facts as parsed, used if the facts as validated are
+    the same (otherwise stopped, and the facts read afresh); the caller stops it if this is never called.
     """
     if processes is None:
-        processes = 2 if len(knowledge.facts) >= PARALLEL_FACTS and _cores() >= 2 else 1
+        processes = _processes(len(knowledge.facts))
     enabled = gc.isenabled()
     gc.disable()  # building allocates millions of small objects and frees almost none: collections only cost time
     try:
-        return _build(knowledge, processes)
+        return _build(knowledge, processes, started)
     finally:
         if enabled:
             gc.enable()
+
+
+def start_reading(entities: Any, facts: Any, processes: int | None = None) -> rd.Reading | None:
+    """Begin reading facts as parsed from YAML, before they are validated, in a worker process: given to
+    `build_index`, the worker has had the time validation takes. `entities` and `facts` are the items of the
+    knowledge files' `entities` and `facts` lists, in load order. None when one process will do (see
+    `build_index`) or the items are not all shaped like facts and entities (validation will say how)."""
+    if processes is None:
+        processes = _processes(len(facts))
+    if processes < 2:
+        return None
+    try:
+        names = {e["id"]: [e["name"], *e.get("aliases", [])] for e in entities}
+        fields = [rd.parsed_fields(item) for item in facts]
+        return rd.Reading(names, fields, processes, share=EARLY_WORKER_SHARE)
+    except Exception:  # not a fact or an entity (a list, a string, a key missing ...): no early start
+        return None
+
+
+def _processes(facts: int) -> int:
+    return 2 if facts >= PARALLEL_FACTS and _cores() >= 2 else 1
 
 
 def _cores() -> int:
@@ -174,13 +202,21 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _build(knowledge: Any, processes: int) -> Index:
+def _build(knowledge: Any, processes: int, started: rd.Reading | None) -> Index:
     facts = tuple(knowledge.facts)
     entities = dict(knowledge.entities)
     names = rd.entity_names(entities)
-    # A worker may be making the alias table from here on, and then reading half of the facts: meanwhile, what
+    fields = rd.fields_of(facts)
+    reading = started
+    if reading is not None and not reading.matches(names, fields):
+        log.info("index: the facts as validated differ from the facts as parsed; reading them afresh")
+        reading.close()
+        reading = None
+    if reading is None:
+        reading = rd.Reading(names, fields, processes, share=WORKER_SHARE)
+    # A worker may be making the alias table from here on, and then reading part of the facts: meanwhile, what
     # the facts' fields say.
-    with rd.Reading(names, facts, processes) as reading:
+    with reading:
         speakers = tuple(_speaker(f) for f in facts)
         persons = {k for k, v in entities.items() if v.type == "person"}
         actors = tuple(_actor(f, persons) for f in facts)

@@ -363,18 +363,35 @@ Record = tuple[str, tuple[str, ...], str]
 _PIECES = f" {_SEPARATOR} "  # between phrasings
 _TEXT = f" {_END} "  # between the phrasings and the text
 
-
-_FIELDS = attrgetter(
+# The fields of a fact that the index reads: `Fields` is a tuple of their values, in this order.
+FIELD_NAMES = (
     "title", "questions", "keywords", "words", "occasion", "said_via", "text",
     "people", "places", "topics", "reported_by", "speaker", "date",
 )  # fmt: skip
+Fields = tuple[Any, ...]
+_FIELDS = attrgetter(*FIELD_NAMES)
 
 
-def record(fact: Any) -> Record:
-    """The `Record` of a fact (a `bot.model.Fact`)."""
-    title, questions, keywords, words, occasion, said_via, text, people, places, topics, outlets, speaker, date = (
-        _FIELDS(fact)
-    )
+def fields_of(facts: Iterable[Any]) -> list[Fields]:
+    """The `Fields` of facts (`bot.model.Fact`s)."""
+    return list(map(_FIELDS, facts))
+
+
+def parsed_fields(item: Mapping[str, Any]) -> Fields:
+    """The `Fields` of a fact as parsed from YAML, before validation: the validated fact's, if it is valid (a
+    field left out has its default). Raises KeyError if a field every fact has is missing."""
+    get = item.get
+    # Written out, not looped over FIELD_NAMES: this runs for every fact of a big base before it is validated.
+    return (
+        item["title"], item["questions"], get("keywords", []), get("words"), get("occasion"), get("said_via"),
+        item["text"], get("people", []), get("places", []), get("topics", []), get("reported_by", []),
+        get("speaker"), item["date"],
+    )  # fmt: skip
+
+
+def record(fields: Fields) -> Record:
+    """The `Record` of a fact's `Fields`."""
+    title, questions, keywords, words, occasion, said_via, text, people, places, topics, outlets, speaker, date = fields
     pieces = [title, *questions, *keywords]
     # A quote's words, occasion and channel are how people recall it ("what did X say at New Year 2022").
     pieces += [t for t in (words, occasion, said_via) if t]
@@ -492,7 +509,6 @@ def _years_and_figures(
 
 # --- reading in two processes -------------------------------------------------------------------------------
 
-WORKER_SHARE = 0.5  # of the facts, read by the worker when there is one
 WORKER_COMMAND = (sys.executable, "-m", "bot.reading")
 # The worker gets what Python itself needs of the environment and nothing else (no tokens or other secrets).
 _WORKER_ENV = frozenset({"PATH", "SYSTEMROOT", "LANG", "TMPDIR", "TEMP", "TMP"})
@@ -510,20 +526,29 @@ def worker_env(environ: Mapping[str, str]) -> dict[str, str]:
 
 class Reading:
     """Facts being read, perhaps in two processes. Made with processes=2, it starts a worker process (`python -m
-    bot.reading`) that makes the alias table, for both, and then reads the last WORKER_SHARE of the facts, so
-    the caller can do other work meanwhile; `result` reads the rest here and takes the worker's share. If the
-    worker cannot be started or fails, this process does its work too: the result is the same, only slower.
-    As a context manager, it stops the worker if the caller fails before taking the result."""
+    bot.reading`) that makes the alias table, for both, and then reads the last `share` of the facts, so the
+    caller can do other work meanwhile; `result` reads the rest here and takes the worker's share. If the worker
+    cannot be started or fails, this process does its work too: the result is the same, only slower. As a context
+    manager, it stops the worker if the caller fails before taking the result.
 
-    def __init__(self, names: Mapping[str, Sequence[str]], facts: Sequence[Any], processes: int = 1):
+    It reads the facts' `Fields`: `fields_of` validated facts, or `parsed_fields` of facts as parsed, so that the
+    worker reads while they are validated (the worker then has the time validation takes, and a bigger share);
+    `matches` tells whether the facts as validated are the ones being read.
+    """
+
+    def __init__(
+        self, names: Mapping[str, Sequence[str]], fields: Sequence[Fields], processes: int = 1, share: float = 0.5
+    ):
         self.names = dict(names)
-        self.facts = facts
-        self.split = len(facts)
+        self.fields = fields
+        self.split = len(fields)
         self.worker: subprocess.Popen[bytes] | None = None
         self.sender: threading.Thread | None = None
+        self.receiver: threading.Thread | None = None
+        self._received: list[Any] = []
         self._aliases: AliasTable | None = None
-        if processes >= 2 and len(facts) >= 2:
-            self.split = len(facts) - int(len(facts) * WORKER_SHARE)
+        if processes >= 2 and len(fields) >= 2:
+            self.split = len(fields) - int(len(fields) * share)
             self._start()
 
     def _start(self) -> None:
@@ -540,7 +565,18 @@ class Reading:
         outbox.put(pickle.dumps(self.names, pickle.HIGHEST_PROTOCOL))
         self.sender = threading.Thread(target=_send, args=(self.worker, outbox), name="index-worker-feed")
         self.sender.start()
-        records = [record(f) for f in self.facts[self.split :]]
+        # The alias table is taken as soon as it comes, so that the worker goes on to read its facts even while
+        # this process is busy with something else (validating them).
+        self.receiver = threading.Thread(
+            target=lambda: self._received.append(self._receive()), name="index-worker-aliases"
+        )
+        self.receiver.start()
+        try:
+            records = [record(f) for f in self.fields[self.split :]]
+        except Exception:  # fields that are not a fact's (facts as parsed, not yet validated)
+            outbox.put(None)
+            self.close()
+            raise
         outbox.put(pickle.dumps((records, self.split), pickle.HIGHEST_PROTOCOL))
         outbox.put(None)
 
@@ -550,13 +586,20 @@ class Reading:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def matches(self, names: Mapping[str, Sequence[str]], fields: Sequence[Fields]) -> bool:
+        """Whether this reads these entity names and facts' `Fields`."""
+        return self.names == dict(names) and self.fields == fields
+
     def close(self) -> None:
-        """Stop the worker if it is still running (the build failed before taking its result)."""
+        """Stop the worker if it is still running (the build failed, or did not use this, before taking the
+        result)."""
         worker = self.worker
         if worker is None or worker.returncode is not None:
             return
         worker.kill()
         worker.wait()
+        if self.receiver is not None:
+            self.receiver.join()  # its read ended with the pipe
         if worker.stdout is not None:
             worker.stdout.close()
         if self.sender is not None:
@@ -565,7 +608,10 @@ class Reading:
     def aliases(self) -> AliasTable:
         """`alias_table` of the entity names: the worker's, or made here."""
         if self._aliases is None:
-            found = self._receive() if self.worker is not None else None
+            found = None
+            if self.receiver is not None:
+                self.receiver.join()
+                found = self._received[0] if self._received else None
             if not _shaped(found, (dict, set)):
                 found = alias_table(self.names)
             self._aliases = found
@@ -574,12 +620,12 @@ class Reading:
     def result(self) -> Read:
         """Every fact read."""
         alias_map, surfaces = self.aliases()
-        head = read_facts(alias_map, surfaces, map(record, self.facts[: self.split]))
-        if self.split == len(self.facts):
+        head = read_facts(alias_map, surfaces, map(record, self.fields[: self.split]))
+        if self.split == len(self.fields):
             return head
         tail = self._collect()
         if tail is None:
-            tail = read_facts(alias_map, surfaces, map(record, self.facts[self.split :]), self.split)
+            tail = read_facts(alias_map, surfaces, map(record, self.fields[self.split :]), self.split)
         return Read(
             head.strong + tail.strong,
             head.weak + tail.weak,
@@ -614,7 +660,7 @@ class Reading:
         fields, peak_mb = found
         log.debug(
             "index: the worker process read %d facts, peak memory %s MB",
-            len(self.facts) - self.split,
+            len(self.fields) - self.split,
             peak_mb,
             extra={"worker_peak_mb": peak_mb},
         )

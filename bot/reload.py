@@ -23,9 +23,9 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, ContextTypes
 
 from bot.config import Config
-from bot.facts import Knowledge, Problem, check_knowledge, knowledge_fingerprint
+from bot.facts import Knowledge, Problem, knowledge_fingerprint
 from bot.handlers import admin_only
-from bot.matching import build_index
+from bot.loading import load_indexed
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +45,7 @@ class ReloadOutcome:
 
 def _load(config: Config) -> tuple[Knowledge | None, list[Problem], Any]:
     """Validate and index outside the event loop; returns (knowledge, problems, index)."""
-    knowledge, problems = check_knowledge(config.knowledge_dir, config.corpus_dir)
-    index = build_index(knowledge) if knowledge is not None and not problems else None
-    return knowledge, problems, index
+    return load_indexed(config.knowledge_dir, config.corpus_dir)
 
 
 async def reload_knowledge(bot_data: MutableMapping[str, Any], *, force: bool = False) -> ReloadOutcome:

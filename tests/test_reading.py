@@ -1,5 +1,6 @@
 """Reading facts into the index in two processes (`bot.reading`): the same index as one process builds, and a
-whole index when the worker process cannot start or fails."""
+whole index when the worker process cannot start or fails; and loading with the index (`bot.loading`), whose
+worker starts on the facts as parsed: the same index again, and no worker left running after a bad edit."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from knowledge_fixtures import PROJECT_ROOT, copy_shipped
 
 from benchmarks import synthetic
-from bot import matching, reading
-from bot.matching import build_index
+from bot import loading, matching, reading
+from bot.facts import check_knowledge
+from bot.loading import load_indexed
+from bot.matching import build_index, start_reading
 
 
 def contents(index: matching.Index) -> dict[str, object]:
@@ -130,3 +134,118 @@ def test_a_build_that_fails_stops_its_worker(knowledge, monkeypatch):
         build_index(knowledge, processes=2)
     assert len(started) == 1
     assert started[0].returncode is not None, "the worker process is still running"
+
+
+# --- loading: the worker starts on the facts as parsed ----------------------------------------------------------
+
+
+def spawned_workers(monkeypatch) -> list[subprocess.Popen]:
+    started = []
+
+    class Popen(subprocess.Popen):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            started.append(self)
+
+    monkeypatch.setattr(reading.subprocess, "Popen", Popen)
+    return started
+
+
+def early_readings(monkeypatch) -> list[reading.Reading | None]:
+    """What `bot.loading` gets from each start_reading call."""
+    found = []
+
+    def spy(*args, **kwargs):
+        found.append(start_reading(*args, **kwargs))
+        return found[-1]
+
+    monkeypatch.setattr(loading, "start_reading", spy)
+    return found
+
+
+def parsed(knowledge):
+    """The facts and entities of `knowledge` as a YAML file would give them."""
+    return [f.model_dump() for f in knowledge.facts], [e.model_dump() for e in knowledge.entities.values()]
+
+
+@pytest.mark.parametrize("base", ["shipped", "invented"])
+def test_facts_as_parsed_have_the_fields_of_the_facts_validated(base, knowledge, invented):
+    if base == "shipped":
+        found = []
+        check_knowledge(PROJECT_ROOT / "knowledge", PROJECT_ROOT / "corpus", lambda *items: found.append(items))
+        assert len(found) == 1, "on_parsed is called once"
+        facts = found[0][0]
+        validated = knowledge
+    else:
+        generated = synthetic.generate(500)  # dicts that leave optional fields out, as YAML files may
+        facts, validated = generated.facts, synthetic.to_knowledge(generated)
+    assert [reading.parsed_fields(f) for f in facts] == reading.fields_of(validated.facts)
+
+
+def test_loading_starts_the_index_on_the_facts_as_parsed(knowledge, monkeypatch, caplog):
+    early = early_readings(monkeypatch)
+    with caplog.at_level(logging.INFO, logger="bot"):
+        loaded, problems, index = load_indexed(PROJECT_ROOT / "knowledge", PROJECT_ROOT / "corpus", processes=2)
+    assert problems == []
+    assert loaded is not None and loaded.facts == knowledge.facts
+    assert len(early) == 1 and early[0] is not None and early[0].worker is not None
+    assert early[0].worker.returncode == 0, "the early worker's share was not used"
+    assert not caplog.records, caplog.text
+    assert contents(index) == contents(build_index(knowledge, processes=1))
+
+
+def test_a_bad_edit_gets_no_index_and_stops_the_early_worker(tmp_path, monkeypatch):
+    knowledge_dir, corpus_dir = copy_shipped(tmp_path)
+    path = knowledge_dir / "exchanges.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace('date: "2023-12-31"', 'date: "2023-02-30"', 1))
+    early = early_readings(monkeypatch)
+    loaded, problems, index = load_indexed(knowledge_dir, corpus_dir, processes=2)
+    assert loaded is None and index is None
+    assert any("2023-02-30" in str(p) for p in problems), problems
+    assert len(early) == 1 and early[0] is not None and early[0].worker is not None
+    assert early[0].worker.returncode is not None, "the worker process is still running"
+
+
+def test_a_file_that_is_not_yaml_starts_no_worker(tmp_path, monkeypatch):
+    knowledge_dir, corpus_dir = copy_shipped(tmp_path)
+    (knowledge_dir / "trade.yaml").write_text("facts: [\n", encoding="utf-8")
+    spawned = spawned_workers(monkeypatch)
+    loaded, problems, index = load_indexed(knowledge_dir, corpus_dir, processes=2)
+    assert loaded is None and index is None and problems
+    assert spawned == []
+
+
+def test_facts_that_validation_changed_are_read_afresh(knowledge, caplog):
+    facts, entities = parsed(knowledge)
+    facts[-1]["text"] = "Read before validation, then changed by it."
+    started = start_reading(entities, facts, processes=2)
+    assert started is not None
+    with caplog.at_level(logging.INFO, logger="bot.matching"):
+        index = build_index(knowledge, processes=2, started=started)
+    assert "reading them afresh" in caplog.text
+    assert started.worker is not None and started.worker.returncode is not None, "the early worker is still running"
+    assert contents(index) == contents(build_index(knowledge, processes=1))
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda facts, entities: facts.append("a string"),
+        lambda facts, entities: facts[0].pop("title"),
+        lambda facts, entities: facts[-1].update(questions=5),  # the worker's: fails once it has started
+        lambda facts, entities: entities[0].update(aliases=None),
+    ],
+    ids=["not-a-mapping", "no-title", "questions-not-a-list", "aliases-empty"],
+)
+def test_items_not_shaped_like_facts_start_no_worker(edit, knowledge, monkeypatch):
+    facts, entities = parsed(knowledge)
+    edit(facts, entities)
+    spawned = spawned_workers(monkeypatch)
+    assert start_reading(entities, facts, processes=2) is None
+    assert all(worker.returncode is not None for worker in spawned), "a worker process is still running"
+
+
+def test_small_knowledge_starts_no_early_worker(knowledge, monkeypatch):
+    spawned = spawned_workers(monkeypatch)
+    assert start_reading(*reversed(parsed(knowledge))) is None
+    assert spawned == []
