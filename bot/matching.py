@@ -486,9 +486,20 @@ def _tokens(index: Index, question: str) -> tuple[list[_Token], list[tuple[str, 
             corrections.append((text, " ".join(stems)))
             out.extend(_Token(s, s, guessed=guessed) for s in stems)
             continue
-        english = tn.gloss(text) if known and tn.is_cyrillic(text) and stemmed not in index.alias_lengths else None
+        english = None
+        if known and stemmed not in index.alias_lengths:
+            if tn.is_cyrillic(text):
+                english = tn.gloss(text)
+            elif stemmed in tn.EN_SYNONYMS and tn.EN_SYNONYMS[stemmed] != (stemmed,):
+                english = tn.EN_SYNONYMS[stemmed]
+                # Not for cue words ("remarks", "said"): they say what kind of answer is wanted, and stay as typed.
+                if not all(s in index.vocabulary or s in tn.STOPWORDS for s in english) or any(
+                    s in tn.CUE_WORDS for s in (stemmed, *english)
+                ):
+                    english = None
         if english:
-            # A Russian word some fact uses, and a plain English one most facts use: either may match.
+            # A Russian word some fact uses and a plain English one most facts use, or an English word some fact
+            # uses and the synonym most use ("celebrate" and "mark" an anniversary): either may match.
             out.extend(_Token(s, s, alt=stemmed if n == 0 else None) for n, s in enumerate(english))
             continue
         out.append(_Token(text, stemmed, raw.isupper() and len(raw) > 1, raw[:1].isupper(), known))

@@ -380,7 +380,8 @@ _EN_SYNONYMS = {
     "fridge": "refrigeration", "fridges": "refrigeration", "refrigerator": "refrigeration",
     "refrigerators": "refrigeration", "spokesperson": "spokesman", "spokeswoman": "spokesman",
     "celebration": "marked", "celebrations": "marked", "defeat": "victory", "defeated": "victory",
-    "coming": "visit",
+    "coming": "visit", "attend": "visit", "attended": "visited", "attending": "visit", "card": "greetings",
+    "cards": "greetings",
     "cable": "message", "cables": "message", "invade": "invasion", "invaded": "invasion", "invading": "invasion",
 }  # fmt: skip
 

@@ -641,3 +641,29 @@ def test_relative_year_phrases():
     assert [year for _, _, year in textnorm.relative_years(stems, today)] == [2025]
     stems = [textnorm.stem(t) for t in textnorm.tokenise("three years ago, три года назад")]
     assert [year for _, _, year in textnorm.relative_years(stems, today)] == [2023, 2023]
+
+
+def test_a_word_some_fact_uses_also_means_its_common_synonym():
+    # "celebrate" is a word of the festival fact; the anniversary fact says "marked", its synonym: asked what was
+    # celebrated, the anniversary still answers.
+    marked = fact(
+        "accord-anniversary-2023",
+        "anniversary",
+        "Norvik accord anniversary (2023)",
+        "2023-05",
+        "In May 2023 Northland and Southland marked the 30th anniversary of the Norvik accord.",
+        ["Norvik accord anniversary", "When was the Norvik accord anniversary?"],
+        places=["northland", "southland", "norvik"],
+    )
+    festival = fact(
+        "tallgrad-festival-2022",
+        "context",
+        "Tallgrad winter festival (2022)",
+        "2022-01",
+        "Tallgrad held its winter festival celebrations in January 2022.",
+        ["Tallgrad winter festival"],
+        places=["tallgrad"],
+    )
+    index = build_index(make_knowledge([*FACTS, marked, festival]))
+    for question in ("what did northland and southland celebrate in 2023", "northland southland celebration 2023"):
+        assert first(answer(index, question, TODAY)) == "accord-anniversary-2023", question
