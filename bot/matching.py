@@ -186,7 +186,7 @@ def start_reading(entities: Any, facts: Any, processes: int | None = None) -> rd
     if processes < 2:
         return None
     try:
-        names = {e["id"]: [e["name"], *e.get("aliases", [])] for e in entities}
+        names = rd.parsed_names(entities)
         fields = [rd.parsed_fields(item) for item in facts]
         return rd.Reading(names, fields, processes, share=EARLY_WORKER_SHARE)
     except Exception:  # not a fact or an entity (a list, a string, a key missing ...): no early start
@@ -392,6 +392,14 @@ class Query:
         return any(u.weight > COMMON_WEIGHT for u in self.units)
 
 
+def _synonym(index: Index, stemmed: str) -> tuple[str, ...] | None:
+    """The stems of an English word's synonym (`tn.EN_SYNONYMS`), if the knowledge uses them."""
+    synonym = tn.EN_SYNONYMS.get(stemmed)
+    if synonym and synonym != (stemmed,) and all(s in index.vocabulary or s in tn.STOPWORDS for s in synonym):
+        return synonym
+    return None
+
+
 def _correct(index: Index, token: str) -> tuple[tuple[str, ...], bool] | None:
     """(stems, guessed) of what a word the knowledge does not use probably means, or None (leave it unknown).
 
@@ -403,10 +411,9 @@ def _correct(index: Index, token: str) -> tuple[tuple[str, ...], bool] | None:
     glossed = tn.gloss(token) if cyrillic else None
     if glossed:
         return glossed, False
-    if not cyrillic and stemmed in tn.EN_SYNONYMS:
-        replacement = tn.EN_SYNONYMS[stemmed]
-        if all(s in index.vocabulary or s in tn.STOPWORDS for s in replacement):
-            return replacement, False
+    synonym = None if cyrillic else _synonym(index, stemmed)
+    if synonym:
+        return synonym, False
     if len(token) == 3 and not cyrillic:
         # Three letters: only slips in question words ("wen" -> when) and "year"; "cup" must not become "up".
         best = process.extractOne(token, tn.SHORT_SLIP_TARGETS, scorer=OSA.distance, score_cutoff=1)
@@ -490,12 +497,10 @@ def _tokens(index: Index, question: str) -> tuple[list[_Token], list[tuple[str, 
         if known and stemmed not in index.alias_lengths:
             if tn.is_cyrillic(text):
                 english = tn.gloss(text)
-            elif stemmed in tn.EN_SYNONYMS and tn.EN_SYNONYMS[stemmed] != (stemmed,):
-                english = tn.EN_SYNONYMS[stemmed]
+            else:
+                english = _synonym(index, stemmed)
                 # Not for cue words ("remarks", "said"): they say what kind of answer is wanted, and stay as typed.
-                if not all(s in index.vocabulary or s in tn.STOPWORDS for s in english) or any(
-                    s in tn.CUE_WORDS for s in (stemmed, *english)
-                ):
+                if english and any(s in tn.CUE_WORDS for s in (stemmed, *english)):
                     english = None
         if english:
             # A Russian word some fact uses and a plain English one most facts use, or an English word some fact

@@ -45,6 +45,11 @@ def entity_names(entities: Mapping[str, Any]) -> dict[str, list[str]]:
     return {entity_id: [entity.name, *entity.aliases] for entity_id, entity in entities.items()}
 
 
+def parsed_names(entities: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """`entity_names` of entities as parsed from YAML, before validation: the same, if they are valid."""
+    return {e["id"]: [e["name"], *e.get("aliases", [])] for e in entities}
+
+
 def alias_table(entity_names: Mapping[str, Sequence[str]]) -> AliasTable:
     """alias stems -> (entity unit, needs capitals), and every word form of every alias; from `entity_names`."""
     table: dict[tuple[str, ...], tuple[str, bool]] = {}
