@@ -11,11 +11,11 @@ same base: nothing here depends on the clock or on global random state.
 from __future__ import annotations
 
 import dataclasses
-import gc
 import random
 import types
 from typing import Any
 
+from bot import collector
 from bot.facts import Knowledge
 from bot.model import Entity, Fact
 
@@ -365,14 +365,9 @@ def expected_answers(base: SyntheticBase) -> list[Question]:
 
 def to_knowledge(base: SyntheticBase) -> Knowledge:
     """Validate the base into the models `bot.facts.load_knowledge` builds (no YAML parsing, no corpus checks)."""
-    enabled = gc.isenabled()
-    gc.disable()  # validation allocates hundreds of thousands of objects and frees none: collections only cost time
-    try:
+    with collector.paused():
         facts = tuple(Fact.model_validate(f) for f in base.facts)
         entities = {e["id"]: Entity.model_validate(e) for e in base.entities}
-    finally:
-        if enabled:
-            gc.enable()
     return Knowledge(
         facts=facts,
         by_id=types.MappingProxyType({f.id: f for f in facts}),

@@ -14,7 +14,6 @@ import argparse
 import dataclasses
 import datetime as dt
 import difflib
-import gc
 import json
 import re
 import sys
@@ -29,6 +28,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from rapidfuzz import fuzz
 
+from bot import collector
 from bot.corpus import Article, CorpusError, normalise, read_article
 from bot.model import KINDS, Entity, Fact, KnowledgeFile
 
@@ -636,13 +636,8 @@ def check_knowledge(
 
     `on_parsed` is called once every file is parsed without a problem, before the facts are validated (so the
     index can start on them: `bot.loading`)."""
-    enabled = gc.isenabled()
-    gc.disable()  # loading allocates many objects and frees almost none: collections only cost time on big bases
-    try:
+    with collector.paused():
         return _check_knowledge(knowledge_dir, corpus_dir, on_parsed)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _check_knowledge(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bot import collector
 from bot import reading as rd
 from bot.facts import Knowledge, KnowledgeError, Problem, check_knowledge
 from bot.matching import Index, build_index, start_reading
@@ -28,10 +29,11 @@ def load_indexed(
             started.append(reading)
 
     try:
-        knowledge, problems = check_knowledge(knowledge_dir, corpus_dir, on_parsed)
-        if knowledge is None:
-            return None, problems, None
-        return knowledge, problems, build_index(knowledge, processes, started[0] if started else None)
+        with collector.paused():  # one pause for parsing, validation and indexing (see bot.collector)
+            knowledge, problems = check_knowledge(knowledge_dir, corpus_dir, on_parsed)
+            if knowledge is None:
+                return None, problems, None
+            return knowledge, problems, build_index(knowledge, processes, started[0] if started else None)
     finally:
         for reading in started:
             reading.close()  # nothing to stop once the index has its result

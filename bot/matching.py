@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime
 import functools
-import gc
 import heapq
 import logging
 import math
@@ -32,6 +31,7 @@ from typing import Any, NamedTuple
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
+from bot import collector
 from bot import reading as rd
 from bot import textnorm as tn
 from bot.model import Fact
@@ -167,13 +167,8 @@ def build_index(knowledge: Any, processes: int | None = None, started: rd.Readin
     """
     if processes is None:
         processes = _processes(len(knowledge.facts))
-    enabled = gc.isenabled()
-    gc.disable()  # building allocates millions of small objects and frees almost none: collections only cost time
-    try:
+    with collector.paused():
         return _build(knowledge, processes, started)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def start_reading(entities: Any, facts: Any, processes: int | None = None) -> rd.Reading | None:
@@ -194,7 +189,8 @@ def start_reading(entities: Any, facts: Any, processes: int | None = None) -> rd
 
 
 def _processes(facts: int) -> int:
-    return 2 if facts >= PARALLEL_FACTS and _cores() >= 2 else 1
+    # POSIX: the worker writes its result to a file descriptor it inherits (`subprocess` passes them there only).
+    return 2 if facts >= PARALLEL_FACTS and _cores() >= 2 and os.name == "posix" else 1
 
 
 def _cores() -> int:

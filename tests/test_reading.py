@@ -5,6 +5,7 @@ worker starts on the facts as parsed: the same index again, and no worker left r
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import os
 import subprocess
@@ -46,9 +47,15 @@ def test_two_processes_build_the_same_index_as_one(base, knowledge, invented, ca
     "command, warning",
     [
         ((sys.executable, "-c", "import sys; sys.exit(3)"), "the worker process failed (exit 3)"),
-        # Reads everything, answers garbage and exits as if all went well.
+        # Reads everything, answers garbage (the alias table on standard output, the result in the file whose
+        # descriptor it is given) and exits as if all went well.
         (
-            (sys.executable, "-c", "import sys; sys.stdin.buffer.read(); sys.stdout.buffer.write(b'garbage')"),
+            (
+                sys.executable,
+                "-c",
+                "import os, sys; sys.stdin.buffer.read(); sys.stdout.buffer.write(b'garbage');"
+                " os.write(int(sys.argv[1]), b'garbage')",
+            ),
             "the worker process failed (exit 0)",
         ),
         # Well-formed pickles of the wrong shape, for the alias table and for the result.
@@ -57,7 +64,7 @@ def test_two_processes_build_the_same_index_as_one(base, knowledge, invented, ca
                 sys.executable,
                 "-c",
                 "import pickle, sys; sys.stdin.buffer.read(); pickle.dump((1, 2), sys.stdout.buffer);"
-                " pickle.dump((1, 2), sys.stdout.buffer)",
+                " pickle.dump((1, 2), open(int(sys.argv[1]), 'wb'))",
             ),
             "the worker process failed (exit 0)",
         ),
@@ -115,6 +122,20 @@ def test_the_worker_runs_from_anywhere(knowledge, tmp_path, monkeypatch, caplog)
     with caplog.at_level(logging.WARNING, logger="bot.reading"):
         build_index(knowledge, processes=2)
     assert not caplog.records, caplog.text
+
+
+def test_the_worker_runs_this_package_even_beside_another_bot(knowledge, tmp_path, monkeypatch, caplog):
+    # `python -m bot.reading` looks in the working directory first: a checkout of something else named `bot`
+    # there must not be what runs.
+    other = tmp_path / "bot"
+    other.mkdir()
+    (other / "__init__.py").write_text("", encoding="utf-8")
+    (other / "reading.py").write_text("raise SystemExit(7)\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="bot.reading"):
+        two = build_index(knowledge, processes=2)
+    assert not caplog.records, caplog.text
+    assert contents(two) == contents(build_index(knowledge, processes=1))
 
 
 def test_a_build_that_fails_stops_its_worker(knowledge, monkeypatch):
@@ -192,6 +213,39 @@ def test_loading_starts_the_index_on_the_facts_as_parsed(knowledge, monkeypatch,
     assert early[0].worker.returncode == 0, "the early worker's share was not used"
     assert not caplog.records, caplog.text
     assert contents(index) == contents(build_index(knowledge, processes=1))
+
+
+@pytest.mark.parametrize("edit", [None, "bad-date"])
+def test_loading_pauses_the_garbage_collector_once_and_restores_it(edit, tmp_path):
+    # Loading makes objects that all survive: a collection in the middle of it walks them for nothing, and one
+    # between validation and indexing walked every fact (bot.collector).
+    knowledge_dir, corpus_dir = copy_shipped(tmp_path)
+    if edit:
+        path = knowledge_dir / "exchanges.yaml"
+        path.write_text(path.read_text(encoding="utf-8").replace('date: "2023-12-31"', 'date: "2023-02-30"', 1))
+    collections = []
+
+    def seen(phase, info):
+        if phase == "start":
+            collections.append(info["generation"])
+
+    assert gc.isenabled()
+    gc.collect()
+    gc.callbacks.append(seen)
+    try:
+        loaded, problems, _ = load_indexed(knowledge_dir, corpus_dir, processes=2)
+    finally:
+        gc.callbacks.remove(seen)
+    assert (loaded is None) == bool(edit), problems
+    # The one pass the pause puts off may start before load_indexed returns.
+    assert len(collections) <= 1, f"the garbage collector walked the new objects {len(collections)} times"
+    assert gc.isenabled(), "loading left the garbage collector off"
+    gc.disable()
+    try:
+        load_indexed(knowledge_dir, corpus_dir)
+        assert not gc.isenabled(), "loading turned on a garbage collector its caller had turned off"
+    finally:
+        gc.enable()
 
 
 def test_a_bad_edit_gets_no_index_and_stops_the_early_worker(tmp_path, monkeypatch):
