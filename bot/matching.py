@@ -50,6 +50,8 @@ CANDIDATE_LIMIT = 300  # candidates whose coverage is computed per question
 FULL_LIMIT = 60  # ... of which the best by coverage are scored in full (phrasings, rapidfuzz)
 SUGGEST_COVERAGE = 0.45  # below this coverage a fact is neither answer nor suggestion
 SUGGEST_LIMIT = 20  # facts scored for "did you mean" outside the year or figure asked
+PART_WEIGHT = 0.8  # a named thing this specific (rarer than the leaders and their countries) ...
+PART_COVERAGE = 0.25  # ... gets the fact about it offered, when none has all the things asked about together
 POSTING_BUDGET = 20_000  # posting entries read per question before commoner words are skipped
 PARALLEL_FACTS = 20_000  # from this many facts on, a second process reads part of them (on two cores or more)
 WORKER_SHARE = 0.5  # of the facts, read by that process
@@ -61,6 +63,7 @@ RUSSIAN_UNKNOWN_WEIGHT = 0.7  # a lower-case Russian word form the knowledge lac
 SHORT_UNKNOWN_WEIGHT = 0.6  # an unknown word of three letters or fewer
 RUSSIAN_WORD_WEIGHT = 0.6  # Russian words beyond aliases: the knowledge has few Russian phrasings
 COMMON_WEIGHT = 0.2  # generic filler ("happen", "information")
+MONTH_WEIGHT = 0.3  # a month no fact is dated in or names
 YEAR_UNIT_WEIGHT = 0.7  # a year inside a phrasing, for recall
 SMALL_NUMBER = 10  # numbers up to this are counts ("2 meetings"), not exact figures
 SOFT_NUMBER_WEIGHT = 0.3
@@ -667,6 +670,8 @@ def _word_weight(index: Index, t: _Token, position: int) -> float:
     """How much a content word counts: generic filler little, words the knowledge never uses most."""
     if t.text in tn.COMMON_WORDS or t.stem in tn.COMMON_STEMS:
         return COMMON_WEIGHT
+    if t.stem in tn.MONTH_STEMS and t.stem not in index.weights:
+        return MONTH_WEIGHT  # a detail of the date ("in March 2023", "в марте"), not a subject the knowledge lacks
     if not t.known:
         # Names the knowledge never uses weigh most; Russian word forms it lacks and very short words
         # (particles, initials, slips) are weaker evidence.
@@ -975,4 +980,23 @@ def _suggest(index: Index, q: Query, ranked: list[Scored]) -> tuple[Fact, ...]:
     if not near and (q.years or q.numbers or q.measures or q.strict_years or (q.person and "say" in q.cues)):
         unconstrained = _score_all(index, q, _candidates(index, q, constrained=False), limit=SUGGEST_LIMIT)
         near = [s for s in unconstrained if s.coverage >= MIN_COVERAGE]
+    if not near:
+        return tuple(index.facts[f] for f in _part_matches(index, q))
     return tuple(index.facts[s.position] for s in near[:MAX_SUGGESTIONS])
+
+
+def _part_matches(index: Index, q: Query) -> list[int]:
+    """For a question naming several specific things that no fact has together ("BRICS summit in Kazan"): per
+    thing, in the order asked, the fact having it that explains most of the question."""
+    parts = [u.key for u in q.units if u.key in q.named and u.weight >= PART_WEIGHT]
+    if len(parts) < 2:
+        return []
+    candidates = _candidates(index, q, constrained=True)
+    found: list[int] = []
+    for unit in parts:
+        probe = f" {unit} "
+        having = [f for f in candidates if probe in index.strong[f] and f not in found]
+        best = max(having, key=lambda f: _coverage(index, q, f), default=None)
+        if best is not None and _coverage(index, q, best) >= PART_COVERAGE:
+            found.append(best)
+    return found[:MAX_SUGGESTIONS]

@@ -323,6 +323,7 @@ MONTHS = (
     "January", "February", "March", "April", "May", "June",
     "July", "August", "September", "October", "November", "December",
 )  # fmt: skip
+MONTH_STEMS = frozenset(stem(m.casefold()) for m in MONTHS)
 
 # --- bilingual glossary and synonyms (generic news vocabulary, not facts) -----------------------------------
 

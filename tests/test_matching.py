@@ -667,3 +667,24 @@ def test_a_word_some_fact_uses_also_means_its_common_synonym():
     index = build_index(make_knowledge([*FACTS, marked, festival]))
     for question in ("what did northland and southland celebrate in 2023", "northland southland celebration 2023"):
         assert first(answer(index, question, TODAY)) == "accord-anniversary-2023", question
+
+
+def test_a_month_no_fact_names_is_a_detail_of_the_date_not_a_missing_subject():
+    # No fact is dated in March or says "March": asked about March 2021, the fact dated only "2021" still answers
+    # (its article gave no month), while a subject the knowledge lacks still declines.
+    index = build_index(make_knowledge())
+    assert first(answer(index, "trade records march 2021", TODAY)) == "trade-2021"
+    assert first(answer(index, "в марте 2021 торговля рекорд", TODAY)) == "trade-2021"
+    assert not answer(index, "volcano eruption march 2021", TODAY).answered
+
+
+def test_things_no_fact_has_together_get_the_fact_about_each_offered():
+    # Norvik and Tallgrad are each some fact's, never one fact's together: no answer, but both facts offered, in
+    # the order asked; a leader alone (named in most facts) is too general to offer something for.
+    index = build_index(make_knowledge())
+    reply = answer(index, "norvik northland tallgrad southland summit", TODAY)
+    assert not reply.answered
+    assert [f.id for f in reply.suggestions] == ["marin-norvik-2021", "silva-tallgrad-2023"]
+    reply = answer(index, "tallgrad southland norvik northland summit", TODAY)
+    assert [f.id for f in reply.suggestions] == ["silva-tallgrad-2023", "marin-norvik-2021"]
+    assert answer(index, "marin volcano summit", TODAY).suggestions == ()
