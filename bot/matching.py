@@ -463,7 +463,9 @@ class _Token:
     known: bool = True  # the knowledge (or the language tables) know this word
     guessed: bool = False  # a typo correction: likely, not certain
     consumed: bool = False  # used up as a year, figure or question word
-    alt: str | None = None  # the word as typed, when it was read as another (Russian "декабре" as "december")
+    # Another reading: the word as typed, when it was read as another (Russian "декабре" as "december"); or the
+    # English of a Russian word kept as typed because it may begin a name ("войну": "war")
+    alt: str | None = None
     month: bool = False  # a month name that is also a stopword ("May 2024", not "may I ask")
 
 
@@ -493,6 +495,12 @@ def _tokens(index: Index, question: str) -> tuple[list[_Token], list[tuple[str, 
             out.extend(_Token(s, s, guessed=guessed) for s in stems)
             continue
         english = None
+        if known and stemmed in index.alias_lengths and tn.is_cyrillic(text):
+            # It may begin a name ("войну" of "войну на Украине"); if it does not, its English matches too.
+            glossed = tn.gloss(text)
+            if glossed and len(glossed) == 1:
+                out.append(_Token(text, stemmed, raw.isupper() and len(raw) > 1, raw[:1].isupper(), alt=glossed[0]))
+                continue
         if known and stemmed not in index.alias_lengths:
             if tn.is_cyrillic(text):
                 english = tn.gloss(text)

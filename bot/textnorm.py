@@ -351,6 +351,7 @@ _RU_GLOSSARY_WORDS = {
     "наука": "science", "транспорт": "transport", "экономика": "economy", "будущее": "future",
     "подтвердил": "confirmed", "планирует": "plans", "планы": "plans", "путь": "path", "союз": "alliance",
     "обменялись": "exchanged", "обмен": "exchange", "обменивались": "exchanged", "конец": "end", "конце": "end",
+    "остановить": "end", "прекратить": "end", "закончить": "end",
     "начало": "beginning", "начале": "beginning", "середина": "middle", "середине": "middle",
     "январь": "january", "января": "january", "январе": "january", "февраль": "february", "февраля": "february",
     "феврале": "february", "март": "march", "марта": "march", "марте": "march", "апрель": "april",
@@ -384,6 +385,7 @@ _EN_SYNONYMS = {
     "coming": "visit", "attend": "visit", "attended": "visited", "attending": "visit", "card": "greetings",
     "cards": "greetings",
     "cable": "message", "cables": "message", "invade": "invasion", "invaded": "invasion", "invading": "invasion",
+    "stop": "end", "halt": "end", "finish": "end",
 }  # fmt: skip
 
 

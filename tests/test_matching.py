@@ -688,3 +688,23 @@ def test_things_no_fact_has_together_get_the_fact_about_each_offered():
     reply = answer(index, "tallgrad southland norvik northland summit", TODAY)
     assert [f.id for f in reply.suggestions] == ["silva-tallgrad-2023", "marin-norvik-2021"]
     assert answer(index, "marin volcano summit", TODAY).suggestions == ()
+
+
+def test_a_russian_word_that_may_begin_a_name_still_means_its_english():
+    # "войну" may begin "война в Норвике" (an alias): read as typed for that, it still means "war" when it does
+    # not.
+    war = entity("norvik-war", "event", "Norvik war", "война в Норвике")
+    quote = fact(
+        "silva-quote-war-2022",
+        "quote",
+        "Silva: the war must end",
+        "2022-12-31",
+        "In her New Year message of 2022 Ana Silva said the war on the border must end.",
+        ["What did Silva say about the war?"],
+        speaker="ana-silva",
+        words="The war on the border must end.",
+        occasion="New Year greetings, end of 2022",
+        people=["ana-silva"],
+    )
+    index = build_index(make_knowledge([*FACTS, quote], [*ENTITIES, war]))
+    assert first(answer(index, "что Силва сказала о войне", TODAY)) == "silva-quote-war-2022"
