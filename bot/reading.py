@@ -671,8 +671,8 @@ class Reading:
         if worker is None or file is None:
             return None
         assert worker.stdout is not None and self.sender is not None
+        worker.stdout.close()  # (the alias table was its last message: a worker writing more fails, not waits)
         worker.wait()
-        worker.stdout.close()
         self.sender.join()
         try:
             with file:

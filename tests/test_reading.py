@@ -68,9 +68,15 @@ def test_two_processes_build_the_same_index_as_one(base, knowledge, invented, ca
             ),
             "the worker process failed (exit 0)",
         ),
+        # Goes on writing to standard output after its alias table, more than a pipe holds: it must not wait for
+        # a reader forever (nor the build for it).
+        (
+            (sys.executable, "-c", "import sys; sys.stdin.buffer.read(); sys.stdout.buffer.write(b'x' * (8 << 20))"),
+            "the worker process failed (exit ",
+        ),
         (("/nonexistent/python",), "could not start a worker process"),
     ],
-    ids=["exits-with-an-error", "answers-garbage", "answers-wrong-shapes", "cannot-start"],
+    ids=["exits-with-an-error", "answers-garbage", "answers-wrong-shapes", "writes-too-much", "cannot-start"],
 )
 def test_a_failed_worker_leaves_the_index_whole(command, warning, knowledge, monkeypatch, caplog):
     monkeypatch.setattr(reading, "WORKER_COMMAND", command)
