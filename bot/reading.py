@@ -11,6 +11,7 @@ the index.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -552,7 +553,7 @@ class Reading:
         self.sender: threading.Thread | None = None
         self.receiver: threading.Thread | None = None
         self.result_file: BinaryIO | None = None  # where the worker writes its `Read`
-        self._received: list[Any] = []  # the worker's alias table, or None if it failed
+        self._received: Any = None  # the worker's alias table (None if it failed), once the receiver has ended
         self._aliases: AliasTable | None = None
         if processes >= 2 and len(fields) >= 2:
             self.split = len(fields) - int(len(fields) * share)
@@ -628,10 +629,9 @@ class Reading:
     def aliases(self) -> AliasTable:
         """`alias_table` of the entity names: the worker's, or made here."""
         if self._aliases is None:
-            found = None
             if self.receiver is not None:
                 self.receiver.join()
-                found = self._received[0] if self._received else None
+            found = self._received
             if not _shaped(found, (dict, set)):
                 found = alias_table(self.names)
             self._aliases = found
@@ -659,12 +659,10 @@ class Reading:
         )
 
     def _receive(self) -> None:
-        """(The receiver thread.) Put the worker's alias table in `_received`, or None if it failed."""
+        """(The receiver thread.) Put the worker's alias table in `_received`, or leave None if it failed."""
         assert self.worker is not None and self.worker.stdout is not None
-        try:
-            self._received.append(pickle.load(self.worker.stdout))
-        except Exception:  # any failure of the worker: do its work here instead
-            self._received.append(None)
+        with contextlib.suppress(Exception):  # any failure of the worker: do its work here instead
+            self._received = pickle.load(self.worker.stdout)
 
     def _collect(self) -> Read | None:
         worker, file = self.worker, self.result_file
