@@ -429,7 +429,14 @@ def _correct(index: Index, token: str) -> tuple[tuple[str, ...], bool] | None:
     # Question words and cue words ("waht", "ammount", "qoute").
     limit = 1 if len(token) < 7 else 2
     best = process.extractOne(token, tn.QUESTION_WORDS + tn.CUE_SPELLINGS, scorer=OSA.distance, score_cutoff=limit)
-    return ((tn.stem(best[0]),), False) if best else None
+    if best:
+        return (tn.stem(best[0]),), False
+    # A slip in a little word ("betwen"): one plausible slip, first letter kept, as for known words. It stays as
+    # spelt, since stopwords are dropped by their spelling.
+    best = process.extractOne(token, tn.FILLER_SPELLINGS, scorer=OSA.distance, score_cutoff=1)
+    if not cyrillic and best and best[0][0] == token[0] and tn.plausible_typo(token, best[0]):
+        return (best[0],), False
+    return None
 
 
 def _closest(index: Index, token: str, cyrillic: bool) -> str | None:

@@ -110,6 +110,7 @@ _EN_IRREGULAR = {
     "goes": "go", "took": "take", "taken": "take", "bought": "buy", "sent": "send", "made": "make",
     "news": "news", "was": "was", "has": "has", "does": "does", "is": "is", "us": "us", "its": "its",
     "this": "this", "his": "his", "yes": "yes", "thus": "thus", "times": "time", "less": "less",
+    "business": "business",
 }  # fmt: skip
 _VOWELS = frozenset("aeiouy")
 _RU_REFLEXIVE = ("ся", "сь")
@@ -138,10 +139,12 @@ def _stem_en(word: str) -> str:
         return _EN_IRREGULAR[word]
     if len(word) <= 3 or not word.isalpha():
         return word
-    for pattern, replacement in _BRITISH:
-        word = pattern.sub(replacement, word)
     if word.endswith("ness") and len(word) > 7:
         word = word[:-4]  # willingness -> willing -> will
+        if word.endswith("i"):
+            word = word[:-1] + "y"  # neighbourliness -> neighbourly, the adjective's own stem
+    for pattern, replacement in _BRITISH:
+        word = pattern.sub(replacement, word)
     if word.endswith(("tion", "sion", "tions", "sions")) and len(word) >= 7:
         word = word[: word.rindex("ion")]  # election/elected, communication/communicate meet
     if word.endswith("ies") and len(word) > 4:
@@ -385,7 +388,8 @@ _EN_SYNONYMS = {
     "coming": "visit", "attend": "visit", "attended": "visited", "attending": "visit", "card": "greetings",
     "cards": "greetings",
     "cable": "message", "cables": "message", "invade": "invasion", "invaded": "invasion", "invading": "invasion",
-    "stop": "end", "halt": "end", "finish": "end",
+    "stop": "end", "halt": "end", "finish": "end", "swap": "exchange", "swapped": "exchanged",
+    "swapping": "exchange", "biggest": "largest",
 }  # fmt: skip
 
 
@@ -471,6 +475,9 @@ for _kind, _words in _KIND_NOUNS.items():
 QUESTION_WORDS = ("what", "when", "where", "which", "who", "whom", "whose", "why", "how")
 # What an unknown three-letter word may be a slip for: a question word ("wen") or "year" ("new yer", "last yer").
 SHORT_SLIP_TARGETS = (*QUESTION_WORDS, "year")
+# Little words of five letters or more, for slips in them ("betwen", "abuot"): one slip away from one of these, an
+# unknown word is that word, not a subject the knowledge lacks. (Not the generic words: "tanks" is not "thanks".)
+FILLER_SPELLINGS = tuple(sorted(w for w in STOPWORDS if len(w) >= 5 and w.isascii()))
 # Single words of the cue phrases, for typos in them ("ammount", "qoute").
 CUE_SPELLINGS = tuple(sorted({w for t in _CUE_PHRASES.values() for w in tokenise(t.replace(";", " ")) if len(w) >= 4}))
 # "at the end of 2022", "late 2022", "в конце 2022": the date itself must be in that year.
