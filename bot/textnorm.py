@@ -442,8 +442,8 @@ _CUE_PHRASES = {
     "кто сообщил; какое издание; какие сми",
     # Verbs: "what did Putin say" asks for Putin's own words.
     "say": "say; said; says; saying; tell; told; write; wrote; written; speak; spoke; stated; declare; declared; "
-    "mention; mentioned; сказал; сказала; сказали; говорил; говорила; заявил; заявила; заявили; написал; "
-    "написали; пожелал",
+    "mention; mentioned; describe; described; describes; sum up; sums up; summed up; сказал; сказала; сказали; "
+    "говорил; говорила; заявил; заявила; заявили; написал; написали; пожелал",
     # Nouns: "Putin's remarks" may be what someone else answered.
     "quote": "quote; quotes; quoted; words; remark; remarks; comment; comments; statement; statements; цитата; "
     "цитаты; цитату; слова; высказывание; высказывания; заявление; заявления",

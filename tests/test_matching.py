@@ -456,6 +456,9 @@ def test_what_did_x_say_is_answered_only_by_x(index):
     assert first(ask(index, "What did Marin say about the lighthouse?")) == "marin-quote-lighthouse-2022"
     result = ask(index, "What did Silva say about the lighthouse?")
     assert first(result) != "marin-quote-lighthouse-2022"
+    # "How did X describe / sum up ..." asks for X's words as much as "what did X say" does.
+    assert first(ask(index, "How did Marin sum up 2022?")) == "marin-quote-lighthouse-2022"
+    assert first(ask(index, "How did Silva describe the friendship?")) == "silva-quote-bridge-2022"
 
 
 def test_a_new_year_named_by_its_year_is_the_greetings_sent_the_year_before(index):
