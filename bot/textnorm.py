@@ -389,7 +389,7 @@ _EN_SYNONYMS = {
     "cards": "greetings",
     "cable": "message", "cables": "message", "invade": "invasion", "invaded": "invasion", "invading": "invasion",
     "stop": "end", "halt": "end", "finish": "end", "swap": "exchange", "swapped": "exchanged",
-    "swapping": "exchange", "biggest": "largest",
+    "swapping": "exchange", "biggest": "largest", "arrive": "visit", "arrived": "visited", "arrival": "visit",
 }  # fmt: skip
 
 
@@ -425,7 +425,8 @@ CUE_KINDS: dict[str, frozenset[str]] = {
     "age": frozenset({"anniversary"}),
 }
 _CUE_PHRASES = {
-    "when": "when; what year; which year; what date; what day; what month; in what year; since when; "
+    "when": "when; what year; which year; what date; which date; what day; which day; what month; which month; "
+    "in what year; since when; "
     "когда; в каком году; какого числа; в какой день; в каком месяце",
     "where": "where; which city; what city; which place; what place; which country; where else; "
     "где; куда; в каком городе; в какой стране",
