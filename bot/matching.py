@@ -416,7 +416,7 @@ def _correct(index: Index, token: str) -> tuple[tuple[str, ...], bool] | None:
     if len(token) == 3 and not cyrillic:
         # Three letters: only slips in question words ("wen" -> when) and "year"; "cup" must not become "up".
         best = process.extractOne(token, tn.SHORT_SLIP_TARGETS, scorer=OSA.distance, score_cutoff=1)
-        return ((tn.stem(best[0]),), False) if best else None
+        return ((tn.stem(best[0]),), False) if best and tn.no_stray_letters(token, best[0]) else None
     if len(token) < 4:
         return None
     if cyrillic:
@@ -428,13 +428,20 @@ def _correct(index: Index, token: str) -> tuple[tuple[str, ...], bool] | None:
         return (tn.stem(found),), True
     # Question words and cue words ("waht", "ammount", "qoute").
     limit = 1 if len(token) < 7 else 2
+    # These lists are short and common words lie near them: a letter too many must be a doubled one.
     best = process.extractOne(token, tn.QUESTION_WORDS + tn.CUE_SPELLINGS, scorer=OSA.distance, score_cutoff=limit)
-    if best:
+    if best and tn.no_stray_letters(token, best[0]):
         return (tn.stem(best[0]),), False
     # A slip in a little word ("betwen"): one plausible slip, first letter kept, as for known words. It stays as
     # spelt, since stopwords are dropped by their spelling.
     best = process.extractOne(token, tn.FILLER_SPELLINGS, scorer=OSA.distance, score_cutoff=1)
-    if not cyrillic and best and best[0][0] == token[0] and tn.plausible_typo(token, best[0]):
+    if (
+        not cyrillic
+        and best
+        and best[0][0] == token[0]
+        and tn.plausible_typo(token, best[0])
+        and tn.no_stray_letters(token, best[0])
+    ):
         return (best[0],), False
     return None
 

@@ -222,6 +222,17 @@ def plausible_typo(typed: str, word: str) -> bool:
     return True
 
 
+def no_stray_letters(typed: str, word: str) -> bool:
+    """Whether every letter `typed` has beyond `word` doubles its neighbour ("whenn" for "when"): otherwise the
+    longer word is likely another word ("wheat" is not "what")."""
+    for tag, i, _ in Levenshtein.editops(typed, word):
+        if tag == "delete" and not (
+            (i > 0 and typed[i - 1] == typed[i]) or (i + 1 < len(typed) and typed[i + 1] == typed[i])
+        ):
+            return False
+    return True
+
+
 # --- transliteration -----------------------------------------------------------------------------------------
 
 _CYR_TO_LAT = {

@@ -225,6 +225,9 @@ def test_slips_in_short_and_common_words_are_forgiven(index):
     # A slip in a little word is that word, not a subject the facts lack; a word near a generic one stays unknown.
     assert first(ask(index, "how much trade betwen Northland and Southland in 2023")) == "trade-2023"
     assert not ask(index, "how many tanks did Northland send to Southland in 2023").answered  # not "thanks"
+    # ... nor is a word with a letter too many a slip in a question word: wheat is not "what".
+    assert not ask(index, "how much wheat did Northland sell to Southland in 2023").answered
+    assert first(ask(index, "whenn did Silva visit Tallgrad")) == "silva-tallgrad-2023"  # doubled: a slip
 
 
 def test_news_synonyms_are_understood(index):
