@@ -401,6 +401,7 @@ _EN_SYNONYMS = {
     "cable": "message", "cables": "message", "invade": "invasion", "invaded": "invasion", "invading": "invasion",
     "stop": "end", "halt": "end", "finish": "end", "swap": "exchange", "swapped": "exchanged",
     "swapping": "exchange", "biggest": "largest", "arrive": "visit", "arrived": "visited", "arrival": "visit",
+    "usd": "dollar",
 }  # fmt: skip
 
 

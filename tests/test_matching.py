@@ -235,6 +235,7 @@ def test_news_synonyms_are_understood(index):
     assert first(ask(index, "Silva letter to Marin 2022")) == "exchange-2022"  # letters are what they exchange
     assert first(ask(index, "did Silva and Marin swap New Year messages in 2022")) == "exchange-2022"  # swap: exchange
     assert first(ask(index, "which day did Silva arrive in Tallgrad")) == "silva-tallgrad-2023"  # arriving: a visit
+    assert first(ask(index, "Northland Southland trade volume 2023 usd")) == "trade-2023"  # USD: dollars
     # Every answer names its source: asking for it is not asking about something the facts lack.
     assert first(ask(index, "which outlet reported the New Year exchange of 2022")) == "exchange-2022"
 
