@@ -452,7 +452,9 @@ _CUE_PHRASES = {
     # (asking for the source: every answer gives it)
     "filler": "tell me; tell us; can you tell; could you tell; скажи мне; расскажи мне; which outlet; what outlet; "
     "which media; which newspaper; which news agency; who reported; what source; which source; according to whom; "
-    "кто сообщил; какое издание; какие сми",
+    "кто сообщил; какое издание; какие сми; "
+    # (asking for facts: every answer is one)
+    "fact; facts; info; information; details; факт; факты; информация",
     # Verbs: "what did Putin say" asks for Putin's own words.
     "say": "say; said; says; saying; tell; told; write; wrote; written; speak; spoke; stated; declare; declared; "
     "mention; mentioned; describe; described; describes; sum up; sums up; summed up; сказал; сказала; сказали; "
@@ -499,7 +501,7 @@ STRICT_YEAR_BEFORE = frozenset(stem(w) for w in words("end late early beginning 
 PROSPECTIVE_BEFORE = frozenset(stem(w) for w in words("for ahead until на"))
 
 # Asking for several facts at once: explicit words, or a plural kind noun ("meetings", "quotes by Putin").
-LIST_WORDS = frozenset(stem(w) for w in words("all list every все всех список перечисли какие"))
+LIST_WORDS = frozenset(stem(w) for w in words("all list every everything все всех список перечисли какие"))
 PLURAL_LIST_NOUNS = words(
     """
     meetings summits trips visits quotes quotations statements anniversaries цитаты визиты встречи высказывания

@@ -370,6 +370,14 @@ def test_all_meetings_lists_every_meeting(index):
     assert {f.id for f in result.facts} == {"marin-norvik-2021", "silva-tallgrad-2023"}
 
 
+def test_everything_about_someone_lists_their_facts(index):
+    # "facts" and "information" are what every answer is: not a subject some facts lack.
+    for question in ("everything about Silva", "all facts about Silva", "all information on Silva"):
+        result = ask(index, question)
+        assert result.is_list, question
+        assert {f.id for f in result.facts} >= {"silva-quote-bridge-2022", "silva-tallgrad-2023"}, question
+
+
 def test_how_many_times_lists_the_meetings(index):
     # Silva met Marin in Norvik and visited Tallgrad: two trips of hers.
     for question in ("How many times did Silva travel?", "Сколько раз Силва ездила?"):
