@@ -416,7 +416,7 @@ def _correct(index: Index, token: str) -> tuple[tuple[str, ...], bool] | None:
     if len(token) == 3 and not cyrillic:
         # Three letters: only slips in question words ("wen" -> when) and "year"; "cup" must not become "up".
         best = process.extractOne(token, tn.SHORT_SLIP_TARGETS, scorer=OSA.distance, score_cutoff=1)
-        return ((tn.stem(best[0]),), False) if best and tn.no_stray_letters(token, best[0]) else None
+        return ((tn.stem(best[0]),), False) if best else None
     if len(token) < 4:
         return None
     if cyrillic:
