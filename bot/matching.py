@@ -434,14 +434,10 @@ def _correct(index: Index, token: str) -> tuple[tuple[str, ...], bool] | None:
         return (tn.stem(best[0]),), False
     # A slip in a little word ("betwen"): one plausible slip, first letter kept, as for known words. It stays as
     # spelt, since stopwords are dropped by their spelling.
+    if cyrillic:
+        return None
     best = process.extractOne(token, tn.FILLER_SPELLINGS, scorer=OSA.distance, score_cutoff=1)
-    if (
-        not cyrillic
-        and best
-        and best[0][0] == token[0]
-        and tn.plausible_typo(token, best[0])
-        and tn.no_stray_letters(token, best[0])
-    ):
+    if best and best[0][0] == token[0] and tn.plausible_typo(token, best[0]) and tn.no_stray_letters(token, best[0]):
         return (best[0],), False
     return None
 
@@ -1016,9 +1012,9 @@ def _part_matches(index: Index, q: Query) -> list[int]:
     candidates = _candidates(index, q, constrained=True)
     found: list[int] = []
     for unit in parts:
-        probe = f" {unit} "
-        having = [f for f in candidates if probe in index.strong[f] and f not in found]
-        best = max(having, key=lambda f: _coverage(index, q, f), default=None)
-        if best is not None and _coverage(index, q, best) >= PART_COVERAGE:
+        probe = _probe(unit)
+        having = [(_coverage(index, q, f), f) for f in candidates if probe in index.strong[f] and f not in found]
+        coverage, best = max(having, key=itemgetter(0), default=(0.0, None))
+        if best is not None and coverage >= PART_COVERAGE:
             found.append(best)
     return found[:MAX_SUGGESTIONS]
