@@ -35,7 +35,7 @@ async def serve(rate: float) -> None:
     """Run BotApiServer until stdin closes; print its base URL; serve its stats as JSON at /stats."""
     import tornado.web
 
-    from bot.botapi_server import BotApiServer
+    from bot.playground.botapi_server import BotApiServer
 
     server = BotApiServer(rate_limit=rate)
 
@@ -70,12 +70,12 @@ async def bench(args: argparse.Namespace) -> None:
     from telegram import Bot
     from telegram.request import HTTPXRequest
 
-    from bot import digest
-    from bot.broadcast import broadcast
     from bot.config import BroadcastConfig, load_config
-    from bot.facts import load_knowledge
-    from bot.http import AiohttpRequest
-    from bot.store import open_store
+    from bot.delivery import digest
+    from bot.delivery.broadcast import broadcast
+    from bot.knowledge.facts import load_knowledge
+    from bot.store.database import open_store
+    from bot.telegram.http import AiohttpRequest
 
     config = load_config()
     knowledge = load_knowledge(config.knowledge_dir, config.corpus_dir)
@@ -166,9 +166,9 @@ class _NoHttpBot:
 
 async def bench_engine(args: argparse.Namespace) -> None:
     """The same broadcast without HTTP: how close the limiter keeps to the rate, and the engine's own cost."""
-    from bot.broadcast import broadcast
     from bot.config import BroadcastConfig
-    from bot.store import open_store
+    from bot.delivery.broadcast import broadcast
+    from bot.store.database import open_store
 
     settings = BroadcastConfig(rate_per_second=args.rate, concurrency=args.concurrency)
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,10 +1,10 @@
 """Matching benchmark: `python -m benchmarks.matching` prints speed, memory and accuracy figures (no pass/fail).
 
-This module owns the measurement of `bot.matching` against a naive baseline (rapidfuzz `process.extractOne`
+This module owns the measurement of `bot.matching.matcher` against a naive baseline (rapidfuzz `process.extractOne`
 with WRatio over each fact's text, declining below a fixed cutoff), for the shipped knowledge and for
 synthetic bases of 10,000 and 100,000 facts (`benchmarks.synthetic`). For each base it prints: time to
-load (validating the facts into `bot.model` objects, a big base's index worker meanwhile starting on the facts
-as parsed, as `bot.loading` has it; for the shipped base, `load_knowledge` with YAML and corpus checks) and to
+load (validating the facts into `bot.knowledge.model` objects, a big base's index worker meanwhile starting on the facts
+as parsed, as `bot.matching.loading` has it; for the shipped base, `load_knowledge` with YAML and corpus checks) and to
 index, per-question latency p50/p99 (each question run several times, its median
 kept), peak memory (tracemalloc peak of Python allocations, measured in a separate untimed pass; on the
 100,000-fact base the growth of the peak resident set, ru_maxrss, as tracing would take minutes, and the peak
@@ -41,10 +41,10 @@ import yaml
 from rapidfuzz import fuzz, process, utils
 
 from benchmarks import synthetic
-from bot import collector
-from bot.facts import load_knowledge
-from bot.matching import PARALLEL_FACTS, answer, build_index, start_reading
-from bot.reading import Reading
+from bot.knowledge import collector
+from bot.knowledge.facts import load_knowledge
+from bot.matching.matcher import PARALLEL_FACTS, answer, build_index, start_reading
+from bot.matching.reading import Reading
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS_FILE = ROOT / "tests" / "questions.yaml"
@@ -114,7 +114,7 @@ def median_time(func: Callable[[], Any], repeats: int) -> tuple[float, Any]:
 
 @contextlib.contextmanager
 def worker_peaks() -> Iterator[list[float]]:
-    """The peak memory (MB) of each index worker process that finished meanwhile, as `bot.reading` logs it."""
+    """The peak memory (MB) of each index worker process that finished meanwhile, as `bot.matching.reading` logs it."""
     peaks: list[float] = []
 
     class Handler(logging.Handler):
@@ -123,7 +123,7 @@ def worker_peaks() -> Iterator[list[float]]:
             if peak is not None:
                 peaks.append(peak)
 
-    logger, handler = logging.getLogger("bot.reading"), Handler(logging.DEBUG)
+    logger, handler = logging.getLogger("bot.matching.reading"), Handler(logging.DEBUG)
     level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
@@ -198,7 +198,7 @@ def measure_matcher(
     start: Callable[[], Reading | None] = lambda: None,
 ) -> Figures:
     """`start` begins the index's reading of the facts as parsed, before `load` validates them (as
-    `bot.loading` does on big bases): its time counts as load time, and the index is built with it."""
+    `bot.matching.loading` does on big bases): its time counts as load time, and the index is built with it."""
     fig = Figures()
     index_cpu = []
 
@@ -244,7 +244,7 @@ def measure_matcher(
         for _ in range(max(BIG_BASE_BUILDS, repeats)):
             del knowledge, started, index
             gc.collect()
-            with collector.paused():  # one pause for load and index, as bot.loading has it
+            with collector.paused():  # one pause for load and index, as bot.matching.loading has it
                 begin = time.perf_counter()
                 knowledge, started = load_started()
                 loaded = time.perf_counter()
@@ -366,12 +366,14 @@ def main(argv: list[str] | None = None) -> int:
         "the 100,000-fact base the growth of the process's peak resident set (ru_maxrss) instead.\n"
         f"Latency: each question run {args.repeats} times, its median kept; p50/p99 over the questions.\n"
         f"Baseline: process.extractOne(question, fact texts, scorer=WRatio, processor=default_process), "
-        f"declining below {BASELINE_CUTOFF:g}.\nSynthetic load = validating fact dicts into bot.model objects "
+        f"declining below {BASELINE_CUTOFF:g}.\nSynthetic load = validating fact dicts into bot.knowledge.model "
+        "objects "
         "(what load_knowledge does after parsing YAML); shipped load = load_knowledge (YAML, checks, corpus).\n"
-        f"Index: from {PARALLEL_FACTS:,} facts on, a worker process reads part of them (bot.reading), starting on "
-        "the facts as parsed while they are validated (bot.loading); its start counts as load time. Index time is "
+        f"Index: from {PARALLEL_FACTS:,} facts on, a worker process reads part of them (bot.matching.reading), "
+        "starting on the facts as parsed while they are validated (bot.matching.loading); its start counts as load "
+        "time. Index time is "
         "wall-clock; its CPU time adds both processes. The garbage collector is paused over load and index "
-        "together, as bot.loading has it (bot.collector).\n"
+        "together, as bot.matching.loading has it (bot.knowledge.collector).\n"
         "Targets on a 2-core machine: p99 <= 2 ms on the shipped knowledge, <= 30 ms at 100,000 facts; "
         "load and index of 100,000 facts <= 5 s."
     )
@@ -415,7 +417,8 @@ def main(argv: list[str] | None = None) -> int:
             f"index/bare = {ratio(mine.index_s, bare)}, index CPU time/bare = {ratio(mine.index_cpu_s, bare)}"
             + (f". Load + index of each timed run (s): {', '.join(f'{t:.2f}' for t in mine.runs)}" if mine.runs else "")
             + (
-                f". Then the garbage collector's first pass over what they made (put off by bot.collector's pause; "
+                f". Then the garbage collector's first pass over what they made (put off by "
+                f"bot.knowledge.collector's pause; "
                 f"not counted above): {mine.collector_s:.3f} s"
                 if mine.collector_s is not None
                 else ""

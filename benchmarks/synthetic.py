@@ -15,9 +15,9 @@ import random
 import types
 from typing import Any
 
-from bot import collector
-from bot.facts import Knowledge
-from bot.model import Entity, Fact
+from bot.knowledge import collector
+from bot.knowledge.facts import Knowledge
+from bot.knowledge.model import Entity, Fact
 
 MONTHS = (
     "January", "February", "March", "April", "May", "June",
@@ -364,7 +364,10 @@ def expected_answers(base: SyntheticBase) -> list[Question]:
 
 
 def to_knowledge(base: SyntheticBase) -> Knowledge:
-    """Validate the base into the models `bot.facts.load_knowledge` builds (no YAML parsing, no corpus checks)."""
+    """Validate the base into the models `bot.knowledge.facts.load_knowledge` builds.
+
+    No YAML parsing, no corpus checks.
+    """
     with collector.paused():
         facts = tuple(Fact.model_validate(f) for f in base.facts)
         entities = {e["id"]: Entity.model_validate(e) for e in base.entities}

@@ -17,9 +17,9 @@ from collections.abc import Iterable
 from typing import Any, TextIO
 
 from bot.config import load_config
-from bot.loading import load_indexed_or_raise
-from bot.matching import Answer, Index, answer
-from bot.render import answer_html, to_plain
+from bot.matching.loading import load_indexed_or_raise
+from bot.matching.matcher import Answer, Index, answer
+from bot.presentation.render import answer_html, to_plain
 
 
 def reply_text(result: Answer, knowledge: Any) -> str:

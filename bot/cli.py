@@ -15,15 +15,15 @@ import sys
 from bot.config import ConfigError
 
 COMMANDS = {
-    "validate": "bot.facts:main_validate",
-    "facts": "bot.facts:main_facts",
-    "schema": "bot.facts:main_schema",
+    "validate": "bot.knowledge.facts:main_validate",
+    "facts": "bot.knowledge.facts:main_facts",
+    "schema": "bot.knowledge.facts:main_schema",
     "ask": "bot.ask:main_ask",
-    "run": "bot.app:main_run",
-    "digest": "bot.digest:main_digest",
-    "send-digest": "bot.broadcast:main_send_digest",
-    "unanswered": "bot.store:main_unanswered",
-    "playground": "bot.playground:main_playground",
+    "run": "bot.telegram.app:main_run",
+    "digest": "bot.delivery.digest:main_digest",
+    "send-digest": "bot.delivery.broadcast:main_send_digest",
+    "unanswered": "bot.store.database:main_unanswered",
+    "playground": "bot.playground.runner:main_playground",
 }
 
 
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
-        from bot.facts import KnowledgeError  # imported late: most commands never need pydantic's import cost
+        from bot.knowledge.facts import KnowledgeError  # imported late: most commands never need pydantic's import cost
 
         if not isinstance(exc, KnowledgeError):
             raise

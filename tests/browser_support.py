@@ -178,8 +178,8 @@ async def _wait_for_url(lines: list[str], reader: asyncio.Task[None]) -> str:
 
 
 def _knowledge_and_index() -> tuple[Any, Any]:
-    from bot.facts import load_knowledge
-    from bot.matching import build_index
+    from bot.knowledge.facts import load_knowledge
+    from bot.matching.matcher import build_index
 
     knowledge = load_knowledge(PROJECT_ROOT / "knowledge", PROJECT_ROOT / "corpus")
     return knowledge, build_index(knowledge)
@@ -189,7 +189,7 @@ def answerable_fact() -> tuple[str, Any]:
     """(question, fact): one of a fact's own listed questions that the matcher answers with that fact."""
     import datetime
 
-    from bot.matching import answer
+    from bot.matching.matcher import answer
 
     knowledge, index = _knowledge_and_index()
     for fact in knowledge.facts:
@@ -208,7 +208,7 @@ def did_you_mean_question() -> tuple[str, tuple[Any, ...]]:
     """
     import datetime
 
-    from bot.matching import answer
+    from bot.matching.matcher import answer
 
     knowledge, index = _knowledge_and_index()
     candidates: list[str] = []

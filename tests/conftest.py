@@ -3,7 +3,7 @@
 - `knowledge`, `index`: the project's knowledge/ and corpus/, loaded and indexed once per session.
 - `bot_config`: config.yaml without environment overrides, with a temporary database and no reload job.
 - `botapi`: a started `BotApiServer`; the test fails if the bot made any request the spec rejects.
-- `bot_app`: the Application from `bot.app.build_application`, initialised, post_init run, polling the server.
+- `bot_app`: the Application from `bot.telegram.app.build_application`, initialised, post_init run, polling the server.
 - `running_app(config, base_url, **kwargs)`: the same as an async context manager, for tests with their own config.
 - `BOT_TOKEN`: the fake token the bot uses ("123456:TEST").
 """
@@ -23,14 +23,14 @@ BOT_TOKEN = "123456:TEST"
 
 @pytest.fixture(scope="session")
 def knowledge():
-    from bot.facts import load_knowledge
+    from bot.knowledge.facts import load_knowledge
 
     return load_knowledge(ROOT / "knowledge", ROOT / "corpus")
 
 
 @pytest.fixture(scope="session")
 def index(knowledge):
-    from bot.matching import build_index
+    from bot.matching.matcher import build_index
 
     return build_index(knowledge)
 
@@ -49,7 +49,7 @@ def bot_config(tmp_path):
 
 @pytest.fixture
 async def botapi() -> AsyncIterator:
-    from bot.botapi_server import BotApiServer
+    from bot.playground.botapi_server import BotApiServer
 
     server = BotApiServer()
     await server.start()
@@ -64,8 +64,8 @@ async def botapi() -> AsyncIterator:
 
 @contextlib.asynccontextmanager
 async def running_app(config, base_url: str, **kwargs) -> AsyncIterator:
-    """The real Application (bot.app.build_application) polling `base_url`, shut down cleanly on exit."""
-    from bot.app import build_application
+    """The real Application (bot.telegram.app.build_application) polling `base_url`, shut down cleanly on exit."""
+    from bot.telegram.app import build_application
 
     application = build_application(config, BOT_TOKEN, base_url=base_url, **kwargs)
     await application.initialize()

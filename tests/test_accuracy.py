@@ -1,7 +1,7 @@
 """Answer quality on the development question set in `tests/questions.yaml`.
 
 This module owns the accuracy measurement: it runs every question of the set through the real matcher
-(`bot.matching.answer`) over the real knowledge base and checks that in-scope questions get the expected
+(`bot.matching.matcher.answer`) over the real knowledge base and checks that in-scope questions get the expected
 fact first and out-of-scope questions are declined. The question set was written independently of the
 facts' `questions:`/`keywords:` phrasings, so it measures how the bot copes with what people actually type.
 On failure the assertion message lists every miss (question, expected ids, what the bot gave, score).
@@ -19,8 +19,8 @@ from pathlib import Path
 import yaml
 from knowledge_fixtures import clean_env
 
-from bot.facts import Knowledge, load_knowledge
-from bot.matching import Answer, answer, build_index
+from bot.knowledge.facts import Knowledge, load_knowledge
+from bot.matching.matcher import Answer, answer, build_index
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS_FILE = Path(__file__).resolve().parent / "questions.yaml"

@@ -22,8 +22,8 @@ except ModuleNotFoundError:
     from knowledge_fixtures import PROJECT_ROOT, clean_env, edited, write_project
 
 from bot.ask import answer_json, reply_text, run_questions
-from bot.facts import load_knowledge
-from bot.matching import answer, build_index
+from bot.knowledge.facts import load_knowledge
+from bot.matching.matcher import answer, build_index
 
 JSON_KEYS = {"question", "answered", "text", "facts", "score", "suggestions"}
 

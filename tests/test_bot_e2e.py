@@ -16,11 +16,11 @@ import time
 
 import pytest
 
-from bot import handlers
-from bot.app import BOT_COMMANDS
-from bot.matching import Answer, answer
-from bot.render import DECLINE, answer_html, fact_html, format_date, years
-from bot.telegram_text import visible_length, visible_text
+from bot.matching.matcher import Answer, answer
+from bot.presentation.render import DECLINE, answer_html, fact_html, format_date, years
+from bot.presentation.telegram_text import visible_length, visible_text
+from bot.telegram import handlers
+from bot.telegram.app import BOT_COMMANDS
 
 USER = 4242
 GROUP, MEMBER = -100500, 777
@@ -390,7 +390,7 @@ async def test_an_exception_in_a_handler_gives_an_apology_and_is_logged(botapi, 
         raise RuntimeError("matching exploded <details>")
 
     monkeypatch.setattr(handlers, "answer", broken)
-    with caplog.at_level(logging.ERROR, logger="bot.handlers"):
+    with caplog.at_level(logging.ERROR, logger="bot.telegram.handlers"):
         reply = await say(botapi, USER, "When did Putin visit Beijing?")
     assert reply["text"] == handlers.APOLOGY
     record = next(r for r in caplog.records if r.getMessage().startswith("error while handling update"))
@@ -456,7 +456,7 @@ async def test_a_throttled_reply_is_retried_after_retry_after(botapi, bot_app):
 async def test_a_user_who_blocked_the_bot_does_not_stop_it(botapi, bot_app, caplog):
     blocked = 5150
     botapi.block_chat(blocked)
-    with caplog.at_level(logging.INFO, logger="bot.handlers"):
+    with caplog.at_level(logging.INFO, logger="bot.telegram.handlers"):
         botapi.user_message(blocked, "When did Putin visit Beijing?")
         await botapi.wait_for_call("sendMessage", lambda c: c.params["chat_id"] == blocked and c.error_code == 403)
         reply = await say(botapi, USER, "/about")

@@ -24,8 +24,8 @@ from telegram import (
 from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter
 from telegram.ext import Application, CommandHandler
 
-from bot.botapi_server import BotApiServer, user_entities
-from bot.botapi_validate import (
+from bot.playground.botapi_server import BotApiServer, user_entities
+from bot.playground.botapi_validate import (
     CHAT_ACTIONS,
     SPEC_PATH,
     ApiError,
@@ -84,7 +84,7 @@ def conforms(type_name: str, value: object) -> None:
 
 def test_bundled_spec_has_the_methods_and_every_type_they_reach() -> None:
     data = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
-    assert SPEC_PATH.is_relative_to(ROOT / "bot" / "data")
+    assert SPEC_PATH.is_relative_to(ROOT / "bot" / "playground" / "data")
     assert data["version"] == "Bot API 10.1"
     wanted = [
         *("getMe", "logOut", "close", "deleteWebhook", "setWebhook", "getWebhookInfo", "getUpdates", "sendMessage"),
@@ -99,10 +99,10 @@ def test_bundled_spec_has_the_methods_and_every_type_they_reach() -> None:
         referenced |= {e.removeprefix("Array of ").removeprefix("Array of ") for e in expressions}
     missing = referenced - set(data["types"]) - {"Integer", "String", "Boolean", "Float"}
     assert not missing
-    readme = (ROOT / "bot" / "data" / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "bot" / "playground" / "data" / "README.md").read_text(encoding="utf-8")
     for needle in ("Bot API 10.1", "160fd99", "PaulSonOfLars/telegram-bot-api-spec", "MIT"):
         assert needle in readme
-    assert "MIT License" in (ROOT / "bot" / "data" / "LICENSE-botapi-spec").read_text(encoding="utf-8")
+    assert "MIT License" in (ROOT / "bot" / "playground" / "data" / "LICENSE-botapi-spec").read_text(encoding="utf-8")
 
 
 def test_documented_chat_actions_are_the_ones_accepted() -> None:

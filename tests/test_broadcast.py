@@ -23,12 +23,12 @@ from knowledge_fixtures import clean_env
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
-from bot import digest
-from bot.botapi_server import BotApiServer
-from bot.broadcast import Summary, TokenBucket, broadcast
 from bot.config import BroadcastConfig
-from bot.store import DROPPED, SENDING, SENT, open_store
-from bot.telegram_text import visible_text
+from bot.delivery import digest
+from bot.delivery.broadcast import Summary, TokenBucket, broadcast
+from bot.playground.botapi_server import BotApiServer
+from bot.presentation.telegram_text import visible_text
+from bot.store.database import DROPPED, SENDING, SENT, open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "123456:TEST"

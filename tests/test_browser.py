@@ -21,9 +21,9 @@ from browser_support import (
 )
 from playwright.async_api import Locator, Page, expect
 
-from bot.botapi_server import BotApiServer
-from bot.playground import PLAYGROUND_TOKEN, PLAYGROUND_USER_ID, playground_routes
-from bot.telegram_text import button_text
+from bot.playground.botapi_server import BotApiServer
+from bot.playground.runner import PLAYGROUND_TOKEN, PLAYGROUND_USER_ID, playground_routes
+from bot.presentation.telegram_text import button_text
 
 SCREENSHOTS = OUTPUT_DIR / "test_browser"
 BOT_REPLY_TIMEOUT = 30_000  # ms; the bot subprocess answers in well under a second once it runs
@@ -51,7 +51,7 @@ def bot_bubbles(page: Page) -> Locator:
 
 
 async def test_a_conversation_with_the_real_bot(page, tmp_path):
-    from bot.store import open_store
+    from bot.store.database import open_store
 
     question, fact = answerable_fact()
     unsure, suggestions = did_you_mean_question()

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from bot import digest
 from bot.cli import main as cli_main
-from bot.facts import Knowledge, load_knowledge
-from bot.render import entity_name
-from bot.schedule import partial_date_bounds
-from bot.telegram_text import MAX_MESSAGE_LENGTH, visible_length, visible_text
+from bot.delivery import digest
+from bot.delivery.schedule import partial_date_bounds
+from bot.knowledge.facts import Knowledge, load_knowledge
+from bot.presentation.render import entity_name
+from bot.presentation.telegram_text import MAX_MESSAGE_LENGTH, visible_length, visible_text
 
 ROOT = Path(__file__).resolve().parent.parent
 

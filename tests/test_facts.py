@@ -1,4 +1,4 @@
-"""Tests of bot.facts: every validation rule against a small fixture broken in exactly one place, checking the
+"""Tests of bot.knowledge.facts: every validation rule against a small fixture broken in exactly one place, checking the
 message a maintainer reads and the line it points at; plus the Knowledge helpers, the fingerprint, the
 schema file and the shipped knowledge itself."""
 
@@ -22,7 +22,7 @@ from knowledge_fixtures import (
     write_project,
 )
 
-from bot.facts import (
+from bot.knowledge.facts import (
     Knowledge,
     KnowledgeError,
     Problem,
@@ -32,7 +32,7 @@ from bot.facts import (
     parse_yaml,
     schema_text,
 )
-from bot.model import Fact
+from bot.knowledge.model import Fact
 
 EX, TR, AL = "exchanges.yaml", "trade.yaml", "aliases.yaml"
 

@@ -1,4 +1,4 @@
-"""The aiohttp backend (`bot.http.AiohttpRequest`) under a real `telegram.Bot`, through the offline Bot API server.
+"""The aiohttp backend (`bot.telegram.http.AiohttpRequest`) under a real `telegram.Bot`, via the offline Bot API server.
 
 Bot methods work and text survives the JSON body intact; Telegram's errors still become PTB's exceptions;
 files go up as multipart; read and pool timeouts raise `TimedOut` and leave the pool usable; a cancelled
@@ -17,9 +17,9 @@ from telegram import Bot
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.request import RequestData
 
-from bot.botapi_server import BotApiServer
-from bot.botapi_validate import UploadedFile
-from bot.http import AiohttpRequest
+from bot.playground.botapi_server import BotApiServer
+from bot.playground.botapi_validate import UploadedFile
+from bot.telegram.http import AiohttpRequest
 
 TOKEN = "123456:LEAN-secret-part"
 

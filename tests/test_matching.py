@@ -1,4 +1,4 @@
-"""Question matching (`bot.matching`) on a tiny invented knowledge base, so each behaviour is checked in isolation.
+"""Question matching (`bot.matching.matcher`) on a tiny invented knowledge base: each behaviour checked in isolation.
 
 The two leaders, cities and figures below are made up (Ana Silva of Northland, Oleg Marin of Southland); the
 matcher must answer from their phrasings and aliases alone, which also shows it holds no content of its own.
@@ -13,10 +13,10 @@ import types
 
 import pytest
 
-from bot import textnorm
-from bot.facts import Knowledge
-from bot.matching import DECLINE_SCORE, Answer, analyse, answer, build_index
-from bot.model import Entity, Fact, Source
+from bot.knowledge.facts import Knowledge
+from bot.knowledge.model import Entity, Fact, Source
+from bot.matching import textnorm
+from bot.matching.matcher import DECLINE_SCORE, Answer, analyse, answer, build_index
 
 TODAY = datetime.date(2024, 6, 1)
 

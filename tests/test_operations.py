@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from conftest import BOT_TOKEN, ROOT, running_app
 
-from bot.store import QuestionGroup, open_store
-from bot.unanswered import cluster_questions, format_clusters
+from bot.store.database import QuestionGroup, open_store
+from bot.store.unanswered import cluster_questions, format_clusters
 
 ADMIN = 4242
 TRADE_Q = "how much was trade in 2023"
@@ -59,7 +59,7 @@ async def test_every_update_gets_one_log_line_with_kind_outcome_and_latency_but_
 
 
 async def test_a_failing_handler_is_logged_as_outcome_error(botapi, bot_app, monkeypatch, caplog):
-    from bot import handlers
+    from bot.telegram import handlers
 
     def boom(*args, **kwargs):
         raise RuntimeError("kaput")
@@ -225,7 +225,7 @@ async def test_reload_command_is_for_admins_and_reports_the_result(botapi, live_
 
 
 async def test_sigterm_during_a_broadcast_leaves_a_log_the_next_run_completes(botapi, tmp_path, knowledge):
-    from bot import digest
+    from bot.delivery import digest
 
     database = tmp_path / "bot.sqlite3"
     chats = list(range(8001, 8301))

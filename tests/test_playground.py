@@ -19,9 +19,9 @@ import httpx
 import pytest
 from browser_support import answerable_fact, running_playground
 
-from bot.botapi_server import BotApiServer
 from bot.config import load_config
-from bot.playground import (
+from bot.playground.botapi_server import BotApiServer
+from bot.playground.runner import (
     PLAYGROUND_TOKEN,
     PLAYGROUND_USER_ID,
     bot_command,
@@ -260,8 +260,8 @@ async def next_bot_message(client: httpx.AsyncClient, since: int) -> tuple[dict,
 
 
 async def test_the_command_runs_the_real_bot_which_answers_and_records_subscriptions(tmp_path):
-    from bot.handlers import NOT_ALLOWED
-    from bot.store import open_store
+    from bot.store.database import open_store
+    from bot.telegram.handlers import NOT_ALLOWED
 
     question, fact = answerable_fact()
     database = tmp_path / "bot.sqlite3"

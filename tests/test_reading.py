@@ -1,5 +1,5 @@
-"""Reading facts into the index in two processes (`bot.reading`): the same index as one process builds, and a
-whole index when the worker process cannot start or fails; and loading with the index (`bot.loading`), whose
+"""Reading facts into the index in two processes (`bot.matching.reading`): the same index as one process builds, and a
+whole index when the worker process cannot start or fails; and loading with the index (`bot.matching.loading`), whose
 worker starts on the facts as parsed: the same index again, and no worker left running after a bad edit."""
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ import pytest
 from knowledge_fixtures import PROJECT_ROOT, copy_shipped
 
 from benchmarks import synthetic
-from bot import loading, matching, reading
-from bot.facts import check_knowledge
-from bot.loading import load_indexed
-from bot.matching import build_index, start_reading
+from bot.knowledge.facts import check_knowledge
+from bot.matching import loading, reading
+from bot.matching import matcher as matching
+from bot.matching.loading import load_indexed
+from bot.matching.matcher import build_index, start_reading
 
 
 def contents(index: matching.Index) -> dict[str, object]:
@@ -35,7 +36,7 @@ def invented():
 @pytest.mark.parametrize("base", ["shipped", "invented"])
 def test_two_processes_build_the_same_index_as_one(base, knowledge, invented, caplog):
     chosen = knowledge if base == "shipped" else invented
-    with caplog.at_level(logging.WARNING, logger="bot.reading"):
+    with caplog.at_level(logging.WARNING, logger="bot.matching.reading"):
         two = build_index(chosen, processes=2)
     assert not caplog.records, f"the worker process did not do its share: {caplog.text}"
     one = build_index(chosen, processes=1)
@@ -80,7 +81,7 @@ def test_two_processes_build_the_same_index_as_one(base, knowledge, invented, ca
 )
 def test_a_failed_worker_leaves_the_index_whole(command, warning, knowledge, monkeypatch, caplog):
     monkeypatch.setattr(reading, "WORKER_COMMAND", command)
-    with caplog.at_level(logging.WARNING, logger="bot.reading"):
+    with caplog.at_level(logging.WARNING, logger="bot.matching.reading"):
         index = build_index(knowledge, processes=2)
     assert warning in caplog.text
     assert contents(index) == contents(build_index(knowledge, processes=1))
@@ -90,7 +91,7 @@ def test_big_knowledge_is_read_in_two_processes_on_two_cores(knowledge, monkeypa
     # A worker that fails says, in the log, that there was one.
     monkeypatch.setattr(reading, "WORKER_COMMAND", (sys.executable, "-c", "import sys; sys.exit(3)"))
     monkeypatch.setattr(matching, "PARALLEL_FACTS", len(knowledge.facts))
-    with caplog.at_level(logging.WARNING, logger="bot.reading"):
+    with caplog.at_level(logging.WARNING, logger="bot.matching.reading"):
         monkeypatch.setattr(matching, "_cores", lambda: 1)
         build_index(knowledge)
         assert not caplog.records, "one core: no worker"
@@ -125,20 +126,20 @@ def test_the_worker_gets_no_secrets_and_finds_this_package():
 
 def test_the_worker_runs_from_anywhere(knowledge, tmp_path, monkeypatch, caplog):
     monkeypatch.chdir(tmp_path)
-    with caplog.at_level(logging.WARNING, logger="bot.reading"):
+    with caplog.at_level(logging.WARNING, logger="bot.matching.reading"):
         build_index(knowledge, processes=2)
     assert not caplog.records, caplog.text
 
 
 def test_the_worker_runs_this_package_even_beside_another_bot(knowledge, tmp_path, monkeypatch, caplog):
-    # `python -m bot.reading` looks in the working directory first: a checkout of something else named `bot`
+    # `python -m bot.matching.reading` looks in the working directory first: a checkout of something else named `bot`
     # there must not be what runs.
     other = tmp_path / "bot"
     other.mkdir()
     (other / "__init__.py").write_text("", encoding="utf-8")
     (other / "reading.py").write_text("raise SystemExit(7)\n", encoding="utf-8")
     monkeypatch.chdir(tmp_path)
-    with caplog.at_level(logging.WARNING, logger="bot.reading"):
+    with caplog.at_level(logging.WARNING, logger="bot.matching.reading"):
         two = build_index(knowledge, processes=2)
     assert not caplog.records, caplog.text
     assert contents(two) == contents(build_index(knowledge, processes=1))
@@ -179,7 +180,7 @@ def spawned_workers(monkeypatch) -> list[subprocess.Popen]:
 
 
 def early_readings(monkeypatch) -> list[reading.Reading | None]:
-    """What `bot.loading` gets from each start_reading call."""
+    """What `bot.matching.loading` gets from each start_reading call."""
     found = []
 
     def spy(*args, **kwargs):
@@ -224,7 +225,7 @@ def test_loading_starts_the_index_on_the_facts_as_parsed(knowledge, monkeypatch,
 @pytest.mark.parametrize("edit", [None, "bad-date"])
 def test_loading_pauses_the_garbage_collector_once_and_restores_it(edit, tmp_path):
     # Loading makes objects that all survive: a collection in the middle of it walks them for nothing, and one
-    # between validation and indexing walked every fact (bot.collector).
+    # between validation and indexing walked every fact (bot.knowledge.collector).
     knowledge_dir, corpus_dir = copy_shipped(tmp_path)
     if edit:
         path = knowledge_dir / "exchanges.yaml"
@@ -280,7 +281,7 @@ def test_facts_that_validation_changed_are_read_afresh(knowledge, caplog):
     facts[-1]["text"] = "Read before validation, then changed by it."
     started = start_reading(entities, facts, processes=2)
     assert started is not None
-    with caplog.at_level(logging.INFO, logger="bot.matching"):
+    with caplog.at_level(logging.INFO, logger="bot.matching.matcher"):
         index = build_index(knowledge, processes=2, started=started)
     assert "reading them afresh" in caplog.text
     assert started.worker is not None and started.worker.returncode is not None, "the early worker is still running"

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from bot.corpus import Article, load_corpus
-from bot.model import Entity, Fact
-from bot.render import (
+from bot.knowledge.corpus import Article, load_corpus
+from bot.knowledge.model import Entity, Fact
+from bot.presentation.render import (
     DECLINE,
     answer_html,
     fact_date,
@@ -34,7 +34,7 @@ from bot.render import (
     year_html,
     year_items_html,
 )
-from bot.telegram_text import visible_length
+from bot.presentation.telegram_text import visible_length
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTICLES = load_corpus(ROOT / "corpus")
@@ -43,7 +43,7 @@ ALLOWED_TAGS = {"b", "i", "u", "s", "a", "code", "pre", "blockquote", "tg-spoile
 
 @dataclasses.dataclass(frozen=True)
 class StandInKnowledge:
-    """The fields of bot.facts.Knowledge that rendering reads."""
+    """The fields of bot.knowledge.facts.Knowledge that rendering reads."""
 
     facts: tuple[Fact, ...]
     by_id: Mapping[str, Fact]

@@ -24,8 +24,8 @@ import httpx
 import pytest
 from knowledge_fixtures import clean_env
 
-from bot.botapi_server import BotApiServer
-from bot.render import format_date
+from bot.playground.botapi_server import BotApiServer
+from bot.presentation.render import format_date
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "123456:TEST"
@@ -76,7 +76,7 @@ def server(botapi):
 
 def expected_trade_fact() -> tuple[str, str]:
     """The 2023 trade figure and its source line, from the knowledge base."""
-    from bot.facts import load_knowledge
+    from bot.knowledge.facts import load_knowledge
 
     knowledge = load_knowledge(ROOT / "knowledge", ROOT / "corpus")
     (fact,) = [f for f in knowledge.facts if f.kind == "trade" and f.year == 2023 and "$" in f.text][:1]
@@ -203,7 +203,7 @@ def test_missing_or_malformed_token_is_one_clear_line_and_exit_2(tmp_path, token
 
 
 def test_the_log_filter_redacts_the_token_from_messages_arguments_and_tracebacks():
-    from bot.app import RedactSecrets
+    from bot.telegram.app import RedactSecrets
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

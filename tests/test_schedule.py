@@ -10,7 +10,7 @@ import datetime as dt
 import pytest
 
 from bot.config import ConfigError, DigestConfig
-from bot.schedule import (
+from bot.delivery.schedule import (
     DigestTrigger,
     Schedule,
     exchange_for_run,

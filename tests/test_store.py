@@ -14,7 +14,7 @@ import sqlite3
 import pytest
 
 from bot.config import load_config
-from bot.store import (
+from bot.store.database import (
     DROPPED,
     MIGRATIONS,
     PENDING,

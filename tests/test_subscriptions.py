@@ -1,4 +1,4 @@
-"""Subscriptions through the real bot: the Application from bot.app polls the offline Bot API server.
+"""Subscriptions through the real bot: the Application from bot.telegram.app polls the offline Bot API server.
 
 A user subscribes and unsubscribes (twice each: idempotent, with a clear confirmation), reads digests with
 /digest; an admin sends a digest with /senddigest and reads /stats while everyone else is refused with
@@ -14,11 +14,12 @@ import datetime as dt
 import pytest
 from telegram.ext import ApplicationBuilder
 
-from bot import digest, handlers, subscriptions
 from bot.config import DigestConfig
-from bot.schedule import DigestTrigger, Schedule, missed_run
-from bot.store import open_store
-from bot.telegram_text import visible_text
+from bot.delivery import digest
+from bot.delivery.schedule import DigestTrigger, Schedule, missed_run
+from bot.presentation.telegram_text import visible_text
+from bot.store.database import open_store
+from bot.telegram import handlers, subscriptions
 
 ADMIN, USER, OTHER, GROUP = 9001, 4242, 4343, -100777
 

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from bot.telegram_text import (
+from bot.presentation.telegram_text import (
     MAX_CALLBACK_DATA,
     MAX_MESSAGE_LENGTH,
     Callback,

@@ -15,8 +15,8 @@ from pathlib import Path
 import yaml
 from knowledge_fixtures import PROJECT_ROOT, copy_shipped, edited, line_of, write_project
 
-from bot.facts import schema_text
-from bot.model import Fact
+from bot.knowledge.facts import schema_text
+from bot.knowledge.model import Fact
 
 
 def run_bot(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -34,7 +34,7 @@ def write_config(tmp_path: Path) -> Path:
 
 
 def yaml_facts(knowledge_dir: Path) -> list[tuple[str, dict]]:
-    """(file name, fact as plain YAML data) for every fact, in load order, read independently of bot.facts."""
+    """(file name, fact as plain YAML data) for every fact, in load order, read independently of bot.knowledge.facts."""
     out = []
     for path in sorted(knowledge_dir.glob("*.yaml")):
         for fact in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("facts") or []:

@@ -3,7 +3,7 @@
 This module owns the simulated Telegram: a tornado app running in the caller's asyncio loop that answers
 `/bot<token>/<method>` exactly like api.telegram.org ({"ok": true, "result": ...} or {"ok": false,
 "error_code": ..., "description": ...} with the matching HTTP status), after validating every request against
-the bundled Bot API spec and Telegram's prose rules (`bot/botapi_validate.py`). It keeps the state a bot can
+the bundled Bot API spec and Telegram's prose rules (`bot/playground/botapi_validate.py`). It keeps the state a bot can
 observe — chats, messages with per-chat increasing ids, the update queue behind `getUpdates` long polling,
 callback and inline queries awaiting answers, commands, webhook — and offers what a test needs around it: the
 user's side (`user_message`, `press_button`, `inline_query`, ...), a record of every call and of every rejected
@@ -34,7 +34,7 @@ import tornado.httputil
 import tornado.netutil
 import tornado.web
 
-from bot.botapi_validate import (
+from bot.playground.botapi_validate import (
     NOT_MODIFIED,
     ApiError,
     Spec,

@@ -23,9 +23,9 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, ContextTypes
 
 from bot.config import Config
-from bot.facts import Knowledge, Problem, knowledge_fingerprint
-from bot.handlers import admin_only
-from bot.loading import load_indexed
+from bot.knowledge.facts import Knowledge, Problem, knowledge_fingerprint
+from bot.matching.loading import load_indexed
+from bot.telegram.handlers import admin_only
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def outcome_html(outcome: ReloadOutcome) -> str:
 
 
 async def _tell_admins(application: Application, text: str) -> None:
-    from bot.telegram_text import split_html  # the splitter keeps every part under Telegram's limit
+    from bot.presentation.telegram_text import split_html  # the splitter keeps every part under Telegram's limit
 
     for admin in application.bot_data["config"].admins:
         try:
@@ -109,7 +109,7 @@ async def reload_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     message = update.effective_message
     assert message is not None  # admin_only checked
     outcome = await reload_knowledge(context.application.bot_data, force=True)
-    from bot.telegram_text import split_html
+    from bot.presentation.telegram_text import split_html
 
     for part in split_html(outcome_html(outcome)):
         await message.reply_text(part, parse_mode=ParseMode.HTML)

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from bot.textnorm import MONTHS
+from bot.matching.textnorm import MONTHS
 
 DECLINE = "I have no fact on that in the articles."
 KIND_ORDER = ("exchange", "meeting", "anniversary", "trade", "statement", "quote", "context")

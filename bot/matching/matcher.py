@@ -3,7 +3,7 @@
 This module owns how a question typed by a person becomes an `Answer`: which facts answer it (best first),
 how confident that is, whether to offer "did you mean" choices, list several facts, or decline. It knows
 nothing about particular facts; everything content-specific comes from the knowledge (phrasings, keywords,
-titles, texts, dates and the entity aliases a fact refers to), and language knowledge from `bot.textnorm`.
+titles, texts, dates and the entity aliases a fact refers to), and language knowledge from `bot.matching.textnorm`.
 
 How: the question is tokenised and stemmed, typos are corrected against the knowledge's own vocabulary
 (rapidfuzz OSA distance), alias phrases become entity ids, years (also "last year") and numbers become hard
@@ -11,7 +11,7 @@ constraints, and question words say which kinds of fact fit. Candidates come fro
 is scored on coverage (how much of the question the fact explains, weighted by rarity), recall (how much of
 its closest phrasing the question covers), rapidfuzz token_sort_ratio against its phrasings, and small
 adjustments for kind, year and speaker. A question the best fact does not explain well enough is declined.
-How fact texts become the index's units is `bot.reading`'s, which reads big knowledge in two processes.
+How fact texts become the index's units is `bot.matching.reading`'s, which reads big knowledge in two processes.
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ from typing import Any, NamedTuple
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
-from bot import collector
-from bot import reading as rd
-from bot import textnorm as tn
-from bot.model import Fact
+from bot.knowledge import collector
+from bot.knowledge.model import Fact
+from bot.matching import reading as rd
+from bot.matching import textnorm as tn
 
 log = logging.getLogger(__name__)
 
@@ -161,9 +161,9 @@ def _phrasing(units: str, weights: Mapping[str, float]) -> _Phrasing:
 
 
 def build_index(knowledge: Any, processes: int | None = None, started: rd.Reading | None = None) -> Index:
-    """Index `knowledge` (anything with `.facts` and `.entities`, e.g. `bot.facts.Knowledge`) once.
+    """Index `knowledge` (anything with `.facts` and `.entities`, e.g. `bot.knowledge.facts.Knowledge`) once.
 
-    `processes`: 2 reads part of the facts in a worker process (`bot.reading.Reading`); the default does so
+    `processes`: 2 reads part of the facts in a worker process (`bot.matching.reading.Reading`); the default does so
     from PARALLEL_FACTS facts on, when this process may run on two cores or more. The index is the same.
     `started`: the reading `start_reading` began on these facts as parsed, used if the facts as validated are
     the same (otherwise stopped, and the facts read afresh); the caller stops it if this is never called.

@@ -1,10 +1,10 @@
 """The local playground: `make run` without a token (`python -m bot playground`).
 
 This module owns the web chat page's HTTP routes and the process that ties everything together: it starts
-the project's own Bot API server (`bot.botapi_server`) on the configured host and port with the page's
+the project's own Bot API server (`bot.playground.botapi_server`) on the configured host and port with the page's
 routes added, runs the real bot (`python -m bot run`) as a subprocess pointed at that server with a fixed
 fake token, forwards the bot's log, and stops both cleanly on Ctrl-C or SIGTERM. The page itself is plain
-HTML/CSS/JS in `bot/static/`; it renders Bot API messages (text + entities, inline keyboards) client-side.
+HTML/CSS/JS in `bot/playground/static/`; it renders Bot API messages (text + entities, inline keyboards) client-side.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 
 import tornado.web
 
-from bot.botapi_server import BotApiServer
 from bot.config import Config, load_config
+from bot.playground.botapi_server import BotApiServer
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # Not a secret and never a real token: real bot ids are not 100000 and real secrets are 35 characters.

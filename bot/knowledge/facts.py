@@ -1,7 +1,7 @@
 """The knowledge base: loading `knowledge/*.yaml` with line numbers, every validation rule, and `Knowledge`.
 
 This module owns reading the fact files safely (PyYAML's safe C composer, duplicate keys rejected, every
-key's line and column kept), checking them against `bot.model` and against each other and the corpus
+key's line and column kept), checking them against `bot.knowledge.model` and against each other and the corpus
 (unique ids, resolvable references, excerpts and quoted words verbatim in their articles, untouched
 article text), and reporting every problem in one run as `file:line:col: fact-id: message` that says what
 to do. It also implements the `validate`, `facts` and `schema` commands and the cheap fingerprint used
@@ -28,9 +28,9 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from rapidfuzz import fuzz
 
-from bot import collector
-from bot.corpus import Article, CorpusError, normalise, read_article
-from bot.model import KINDS, Entity, Fact, KnowledgeFile
+from bot.knowledge import collector
+from bot.knowledge.corpus import Article, CorpusError, normalise, read_article
+from bot.knowledge.model import KINDS, Entity, Fact, KnowledgeFile
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MAP_TAG = "tag:yaml.org,2002:map"
@@ -635,7 +635,7 @@ def check_knowledge(
     """Read and check everything; the Knowledge (None if there is any problem) and every problem, sorted.
 
     `on_parsed` is called once every file is parsed without a problem, before the facts are validated (so the
-    index can start on them: `bot.loading`)."""
+    index can start on them: `bot.matching.loading`)."""
     with collector.paused():
         return _check_knowledge(knowledge_dir, corpus_dir, on_parsed)
 
@@ -806,7 +806,7 @@ def schema_text() -> str:
     schema["$schema"] = SCHEMA_DIALECT
     schema["title"] = "Knowledge file (knowledge/*.yaml)"
     schema["description"] = (
-        f"{KnowledgeFile.__doc__} GENERATED from bot/model.py by `{_REGENERATE}`; do not edit by hand. "
+        f"{KnowledgeFile.__doc__} GENERATED from bot/knowledge/model.py by `{_REGENERATE}`; do not edit by hand. "
         "Editors use it for completion and checks; `python -m bot validate` does the full validation."
     )
     return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"

@@ -33,9 +33,9 @@ from telegram.ext import (
     filters,
 )
 
-from bot import handlers
 from bot.config import Config, bot_token, load_config
-from bot.updatelog import LoggingApplication
+from bot.telegram import handlers
+from bot.telegram.updatelog import LoggingApplication
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ BOT_COMMANDS = (
     ("sources", "The articles the facts come from"),
     ("about", "What this bot is"),
 )
-# Shown in the menu when bot.subscriptions is present and its register() does not return its own list.
+# Shown in the menu when bot.telegram.subscriptions is present and its register() does not return its own list.
 SUBSCRIPTION_COMMANDS = (
     ("subscribe", "Get the New Year exchange digest every year"),
     ("unsubscribe", "Stop the yearly digest"),
@@ -118,8 +118,8 @@ def setup_logging(config: Config, token: str) -> RedactSecrets:
 
 async def post_init(application: Application) -> None:
     """Shared services into bot_data (unless given to build_application), the command menu, startup hooks."""
-    from bot.loading import load_indexed_or_raise
-    from bot.matching import build_index
+    from bot.matching.loading import load_indexed_or_raise
+    from bot.matching.matcher import build_index
 
     data = application.bot_data
     config: Config = data[handlers.CONFIG]
@@ -212,14 +212,14 @@ def build_application(
     application.add_handler(CommandHandler("quote", handlers.quote))
     application.add_handler(CommandHandler("sources", handlers.sources))
 
-    # >>> subscriptions layer: the single call site. bot.subscriptions.register(application) adds /subscribe,
+    # >>> subscriptions layer: the single call site. bot.telegram.subscriptions.register(application) adds /subscribe,
     # /unsubscribe, /digest, /senddigest and /stats; it may return its menu entries ((command, description)
     # pairs). It runs before the catch-all handlers below, or they would swallow its commands.
-    subscriptions = _optional_layer("bot.subscriptions") if with_subscriptions else None
+    subscriptions = _optional_layer("bot.telegram.subscriptions") if with_subscriptions else None
     if subscriptions is not None:
         menu += _menu_entries(subscriptions.register(application)) or list(SUBSCRIPTION_COMMANDS)
     # <<<
-    reload = _optional_layer("bot.reload")
+    reload = _optional_layer("bot.telegram.reload")
     if reload is not None:
         reload.register(application)  # /reload (admins) and the knowledge/ watcher job
 
@@ -247,7 +247,7 @@ def main_run(args: argparse.Namespace) -> int:
     config = load_config(getattr(args, "config", None))
     token = bot_token()
     redact = setup_logging(config, token)
-    from bot.facts import load_knowledge
+    from bot.knowledge.facts import load_knowledge
 
     knowledge = load_knowledge(config.knowledge_dir, config.corpus_dir)
     try:

@@ -14,7 +14,7 @@ unsubscribe the chat with Telegram's reason; other errors are retried with expon
 `max_attempts`, then recorded as failed (the next run tries again). A lock row per year keeps two
 broadcasts of the same year (bot and CLI, say) from running at once. The engine takes any `telegram.Bot`
 (sending with `do_api_request`), so the bot, the CLI and tests all use it; the CLI's Bot uses the aiohttp
-backend of `bot.http`.
+backend of `bot.telegram.http`.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 
 from bot.config import BroadcastConfig
-from bot.store import DROPPED, FAILED, PENDING, SENDING, SENT, Mark, Plan, Store, process_owner
+from bot.store.database import DROPPED, FAILED, PENDING, SENDING, SENT, Mark, Plan, Store, process_owner
 
 log = logging.getLogger(__name__)
 
@@ -395,7 +395,7 @@ async def _drop(journal: _DeliveryLog, chat: int, year: int, part: int, exc: Tel
 
 async def send_digest(bot: Bot, store: Store, knowledge: Any, year: int, settings: BroadcastConfig) -> Summary:
     """Compose `year`'s digest from the current facts and broadcast it. ValueError if the year has no exchange."""
-    from bot import digest
+    from bot.delivery import digest
 
     composed = digest.compose(knowledge, year)
     if not composed.found:
@@ -408,10 +408,10 @@ async def send_digest(bot: Bot, store: Store, knowledge: Any, year: int, setting
 
 def main_send_digest(args: argparse.Namespace) -> int:
     """Broadcast a year's digest now through the configured Bot API, using the configured database."""
-    from bot import digest
-    from bot.app import setup_logging
     from bot.config import bot_token, load_config
-    from bot.facts import load_knowledge
+    from bot.delivery import digest
+    from bot.knowledge.facts import load_knowledge
+    from bot.telegram.app import setup_logging
 
     config = load_config(getattr(args, "config", None))
     token = bot_token()
@@ -426,8 +426,8 @@ def main_send_digest(args: argparse.Namespace) -> int:
     parts = digest.render_parts(composed)
 
     async def run() -> Summary:
-        from bot.http import AiohttpRequest
-        from bot.store import open_store
+        from bot.store.database import open_store
+        from bot.telegram.http import AiohttpRequest
 
         request = AiohttpRequest(connection_pool_size=config.broadcast.concurrency + 4)
         bot = Bot(token, base_url=config.telegram.api_base_url, request=request)

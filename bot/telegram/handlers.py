@@ -2,8 +2,8 @@
 
 This module owns the conversation with Telegram, and nothing else: each handler reads the shared services
 from `application.bot_data` ("config", "knowledge", "index"; swapped by a hot reload), calls the pure
-matcher (`bot.matching.answer`) and renderer (`bot.render`), and sends the result through `bot.telegram_text`
-so no message, button or inline answer exceeds a Bot API limit.
+matcher (`bot.matching.matcher.answer`) and renderer (`bot.presentation.render`), and sends the result through
+`bot.presentation.telegram_text` so no message, button or inline answer exceeds a Bot API limit.
 
 Behaviour worth knowing:
 - Private chat: every text message is a question. Groups: only when addressed — a mention of the bot, a
@@ -42,9 +42,9 @@ from telegram.constants import ChatAction, ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
-from bot import render
-from bot.matching import answer
-from bot.telegram_text import (
+from bot.matching.matcher import answer
+from bot.presentation import render
+from bot.presentation.telegram_text import (
     MAX_MESSAGE_LENGTH,
     button_text,
     example_callback,
@@ -56,7 +56,7 @@ from bot.telegram_text import (
     split_html,
     year_callback,
 )
-from bot.updatelog import note
+from bot.telegram.updatelog import note
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +211,7 @@ async def notify_unanswered(context: ContextTypes.DEFAULT_TYPE, result: Any, cha
 
 
 def _log_question(context: ContextTypes.DEFAULT_TYPE, chat_type: str, result: Any) -> None:
-    """Details for this update's log line (bot.updatelog); the question text only when configured."""
+    """Details for this update's log line (bot.telegram.updatelog); the question text only when configured."""
     config = context.application.bot_data.get(CONFIG)
     fields: dict[str, Any] = {
         "chat": chat_type,

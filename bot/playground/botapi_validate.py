@@ -1,16 +1,15 @@
 """Pure validation of Bot API requests: the spec's types, Telegram's prose rules and its HTML entity parser.
 
-This module owns everything the local Bot API server (`bot/botapi_server.py`) checks about a request before
-acting on it, as plain functions tested directly: loading the bundled spec subset (`bot/data/botapi_spec.json`),
-decoding a request's parameters (form, multipart and JSON bodies all decode to the same typed values),
-checking them recursively against the spec (required fields, no unknown fields, value types, union types),
-the limits Telegram enforces but the spec only states in prose (callback_data 1-64 bytes, at most 50 inline
-results, command names, chat actions, ...) and Telegram-style HTML parsing into plain text plus entities with
-offsets in UTF-16 code units. Every rejection is an `ApiError` carrying the error code and the description
-Telegram would answer with. The server is deliberately stricter than Telegram in two places, to catch bot bugs
-early: unknown parameters and unknown object fields are rejected (Telegram silently ignores them), and a bare
-`<` or an `&` that does not start an entity is rejected in HTML (Telegram passes some of them through).
-"""
+This module owns everything the local Bot API server (`bot/playground/botapi_server.py`) checks about a request
+before acting on it, as plain functions tested directly: loading the bundled spec subset
+(`bot/playground/data/botapi_spec.json`), decoding a request's parameters (form, multipart and JSON bodies all
+decode to the same typed values), checking them recursively against the spec (required fields, no unknown fields,
+value types, union types), the limits Telegram enforces but the spec only states in prose (callback_data 1-64
+bytes, at most 50 inline results, command names, chat actions, ...) and Telegram-style HTML parsing into plain text
+plus entities with offsets in UTF-16 code units. Every rejection is an `ApiError` carrying the error code and the
+description Telegram would answer with. The server is deliberately stricter than Telegram in two places, to catch
+bot bugs early: unknown parameters and unknown object fields are rejected (Telegram silently ignores them), and a
+bare `<` or an `&` that does not start an entity is rejected in HTML (Telegram passes some of them through). """
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The fact record format: the typed model every knowledge file is checked against.
 
 This module owns the shape of a fact, an entity (the shared aliases) and a knowledge file, as pydantic
-models. The validator (`bot.facts`) and the JSON Schema in `knowledge/schema.json` (used by editors) are
+models. The validator (`bot.knowledge.facts`) and the JSON Schema in `knowledge/schema.json` (used by editors) are
 both derived from these classes, so the format is defined in exactly one place. Field descriptions here
 become the hover text maintainers see in their editor.
 """

@@ -31,10 +31,10 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from bot import render
-from bot.render import e
-from bot.schedule import exchange_for_run, partial_date_bounds
-from bot.telegram_text import MAX_MESSAGE_LENGTH, paginate
+from bot.delivery.schedule import exchange_for_run, partial_date_bounds
+from bot.presentation import render
+from bot.presentation.render import e
+from bot.presentation.telegram_text import MAX_MESSAGE_LENGTH, paginate
 
 YEAR_KINDS = ("meeting", "trade", "anniversary")  # what "the year in relations" is made of
 LINE_KINDS = ("quote", "statement")  # what can be a key line of a message
@@ -284,7 +284,7 @@ def render_plain(digest: Digest) -> str:
 def main_digest(args: argparse.Namespace) -> int:
     """Print a year's digest (default: the latest exchange) as plain text."""
     from bot.config import load_config
-    from bot.facts import load_knowledge
+    from bot.knowledge.facts import load_knowledge
 
     config = load_config(getattr(args, "config", None))
     knowledge = load_knowledge(config.knowledge_dir, config.corpus_dir)

@@ -1,12 +1,12 @@
 """The subscription layer of the bot: /subscribe, /unsubscribe, /digest, admin /senddigest and /stats, the yearly job.
 
 This module owns the Telegram side of subscriptions and of the yearly digest. `register(application)` adds
-the command handlers and two hooks (via `bot.app.add_hook`): at start-up the store is opened into
+the command handlers and two hooks (via `bot.telegram.app.add_hook`): at start-up the store is opened into
 `bot_data["store"]` (unless one is there already), declined questions are recorded through
-`bot_data["on_unanswered"]`, the yearly job is put on PTB's JobQueue with `bot.schedule.DigestTrigger`
+`bot_data["on_unanswered"]`, the yearly job is put on PTB's JobQueue with `bot.delivery.schedule.DigestTrigger`
 (misfire_grace_time = the grace period, coalesce=True), and a run missed while the bot was down is started
 if it is still within the grace period and has not completed; at shutdown the store is closed. Which
-digest a run sends is `bot.digest.year_for_run`: on 1 January, the exchange of the previous 31 December.
+digest a run sends is `bot.delivery.digest.year_for_run`: on 1 January, the exchange of the previous 31 December.
 Admin commands answer everyone else with the same refusal, whatever the arguments.
 """
 
@@ -21,12 +21,12 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, ContextTypes
 
-from bot import digest
-from bot.broadcast import Summary, send_digest
 from bot.config import Config
-from bot.handlers import admin_only
-from bot.schedule import DigestTrigger, Schedule, last_run, missed_run, next_run
-from bot.store import Stats, Store, open_store
+from bot.delivery import digest
+from bot.delivery.broadcast import Summary, send_digest
+from bot.delivery.schedule import DigestTrigger, Schedule, last_run, missed_run, next_run
+from bot.store.database import Stats, Store, open_store
+from bot.telegram.handlers import admin_only
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ MIN_YEAR, MAX_YEAR = 1000, 9999
 
 def register(application: Application) -> list[tuple[str, str]]:
     """Add the handlers and start-up/shutdown hooks; returns the public menu entries (admin commands hidden)."""
-    from bot.app import SHUTDOWN_HOOKS, STARTUP_HOOKS, add_hook
+    from bot.telegram.app import SHUTDOWN_HOOKS, STARTUP_HOOKS, add_hook
 
     application.add_handler(CommandHandler("subscribe", subscribe))
     application.add_handler(CommandHandler("unsubscribe", unsubscribe))

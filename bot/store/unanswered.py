@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from rapidfuzz import fuzz, process, utils
 
-from bot.store import QuestionGroup
+from bot.store.database import QuestionGroup
 
 # token_sort_ratio ignores word order; 80 merges typo'd and reworded variants but keeps different topics apart.
 SIMILARITY = 80

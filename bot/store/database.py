@@ -847,7 +847,7 @@ def main_unanswered(args: argparse.Namespace) -> int:
         finally:
             await store.close()
 
-    from bot.unanswered import cluster_questions, format_clusters
+    from bot.store.unanswered import cluster_questions, format_clusters
 
     # Every distinct wording is fetched so that similar ones can be merged before the limit applies.
     groups = asyncio.run(run())

@@ -426,7 +426,7 @@ EN_SYNONYMS: dict[str, tuple[str, ...]] = {stem(k): _stem_phrase(v) for k, v in 
 
 # --- what kind of question -----------------------------------------------------------------------------------
 
-# Cue -> the fact kinds that answer it (kinds are the schema's, see bot.model.KINDS).
+# Cue -> the fact kinds that answer it (kinds are the schema's, see bot.knowledge.model.KINDS).
 CUE_KINDS: dict[str, frozenset[str]] = {
     "when": frozenset({"exchange", "meeting", "anniversary"}),
     "where": frozenset({"meeting"}),

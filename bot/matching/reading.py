@@ -1,11 +1,11 @@
-"""Reading fact texts into units, the words the index is made of, for `bot.matching`.
+"""Reading fact texts into units, the words the index is made of, for `bot.matching.matcher`.
 
-This module owns how a fact's phrasings and text become units: tokens stemmed (`bot.textnorm`), stopwords
+This module owns how a fact's phrasings and text become units: tokens stemmed (`bot.matching.textnorm`), stopwords
 dropped, years as '%2024' and figures as '#200', alias phrases ("Xi Jinping", "Си Цзиньпин") as the entity
 they name ('@xi-jinping'), and the year of a "New Year 2024" as the holiday ('^2024'). `read_facts` reads
 facts into the per-fact unit strings and posting lists the index keeps, and is pure. `Reading` is the one part
 that goes beyond this process: for big knowledge it hands part of the facts to a worker process (`python -m
-bot.reading`, this module's `main`), whose result is the same as reading them here, so that both cores build
+bot.matching.reading`, this module's `main`), whose result is the same as reading them here, so that both cores build
 the index.
 """
 
@@ -29,7 +29,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
-from bot import textnorm as tn
+from bot.matching import textnorm as tn
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def entity_unit(entity_id: str) -> str:
 
 
 def entity_names(entities: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Entity id -> its name and aliases, from `bot.model.Entity`s."""
+    """Entity id -> its name and aliases, from `bot.knowledge.model.Entity`s."""
     return {entity_id: [entity.name, *entity.aliases] for entity_id, entity in entities.items()}
 
 
@@ -380,7 +380,7 @@ _FIELDS = attrgetter(*FIELD_NAMES)
 
 
 def fields_of(facts: Iterable[Any]) -> list[Fields]:
-    """The `Fields` of facts (`bot.model.Fact`s)."""
+    """The `Fields` of facts (`bot.knowledge.model.Fact`s)."""
     return list(map(_FIELDS, facts))
 
 
@@ -408,7 +408,7 @@ def record(fields: Fields) -> Record:
 
 class Read(NamedTuple):
     """Facts read into units. Per fact (lists aligned with the facts read): its strong and weak unit strings (see
-    `bot.matching.Index`), the years it has (its date's and every year it mentions), the years its phrasings
+    `bot.matching.matcher.Index`), the years it has (its date's and every year it mentions), the years its phrasings
     mention, the years it names as a New Year ('^2024') and its figures ('#200', the day of its date); facts
     without any share one empty set. And which facts have each unit and each year."""
 
@@ -516,7 +516,7 @@ def _years_and_figures(
 
 # --- reading in two processes -------------------------------------------------------------------------------
 
-WORKER_COMMAND = (sys.executable, "-m", "bot.reading")
+WORKER_COMMAND = (sys.executable, "-m", "bot.matching.reading")
 # The worker gets what Python itself needs of the environment and nothing else (no tokens or other secrets).
 _WORKER_ENV = frozenset({"PATH", "SYSTEMROOT", "LANG", "TMPDIR", "TEMP", "TMP"})
 _WORKER_ENV_PREFIXES = ("PYTHON", "LC_")
@@ -533,7 +533,7 @@ def worker_env(environ: Mapping[str, str]) -> dict[str, str]:
 
 class Reading:
     """Facts being read, perhaps in two processes. Made with processes=2, it starts a worker process (`python -m
-    bot.reading`) that makes the alias table, for both, and then reads the last `share` of the facts, so the
+    bot.matching.reading`) that makes the alias table, for both, and then reads the last `share` of the facts, so the
     caller can do other work meanwhile; `result` reads the rest here and takes the worker's share. If the worker
     cannot be started or fails, this process does its work too: the result is the same, only slower. As a context
     manager, it stops the worker if the caller fails before taking the result.

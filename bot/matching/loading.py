@@ -1,8 +1,8 @@
 """Loading the knowledge together with its matching index, as the bot and `python -m bot ask` do.
 
 This module owns the order of that work: the knowledge files are parsed, the index starts reading the facts
-as parsed (`bot.matching.start_reading`: on a big base, in a worker process), the facts are validated and
-checked meanwhile (`bot.facts.check_knowledge`), and the index is finished from the validated facts, which it
+as parsed (`bot.matching.matcher.start_reading`: on a big base, in a worker process), the facts are validated and
+checked meanwhile (`bot.knowledge.facts.check_knowledge`), and the index is finished from the validated facts, which it
 uses only if they are the ones read. A knowledge with problems gets no index, and the worker is stopped.
 """
 
@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bot import collector
-from bot import reading as rd
-from bot.facts import Knowledge, KnowledgeError, Problem, check_knowledge
-from bot.matching import Index, build_index, start_reading
+from bot.knowledge import collector
+from bot.knowledge.facts import Knowledge, KnowledgeError, Problem, check_knowledge
+from bot.matching import reading as rd
+from bot.matching.matcher import Index, build_index, start_reading
 
 
 def load_indexed(
@@ -29,7 +29,7 @@ def load_indexed(
             started.append(reading)
 
     try:
-        with collector.paused():  # one pause for parsing, validation and indexing (see bot.collector)
+        with collector.paused():  # one pause for parsing, validation and indexing (see bot.knowledge.collector)
             knowledge, problems = check_knowledge(knowledge_dir, corpus_dir, on_parsed)
             if knowledge is None:
                 return None, problems, None
