@@ -1,10 +1,14 @@
-"""Answer quality on the development question set in `tests/questions.yaml`.
+"""Answer quality on the question sets: `tests/questions.yaml` and the batches in `tests/questions/`.
 
 This module owns the accuracy measurement: it runs every question of the set through the real matcher
 (`bot.matching.matcher.answer`) over the real knowledge base and checks that in-scope questions get the expected
 fact first and out-of-scope questions are declined. The question set was written independently of the
 facts' `questions:`/`keywords:` phrasings, so it measures how the bot copes with what people actually type.
 On failure the assertion message lists every miss (question, expected ids, what the bot gave, score).
+
+The batches in `tests/questions/` (scored by `benchmarks.accuracy`) hold floors per part, tuning and check:
+a change may not lower either part below `tests/questions/floors.yaml`. Their failures are printed for the
+tuning part only; the check part is read as figures, never as failures.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import pytest
 import yaml
 from knowledge_fixtures import clean_env
 
@@ -163,3 +168,49 @@ def test_answers_do_not_depend_on_the_hash_seed() -> None:
     assert len(outputs[0]) == questions.count("\n")
     differing = [(a, b) for a, b in zip(*outputs, strict=True) if a != b]
     assert not differing, "answers changed with PYTHONHASHSEED:\n" + "\n".join(f"  {a}\n  {b}" for a, b in differing)
+
+
+# --- the batches written from the articles alone (tests/questions/), split into tuning and check parts ---------
+
+
+def test_batches_are_well_formed_and_split_once() -> None:
+    from benchmarks.accuracy import BATCH_DIR, questions
+
+    items = [q for q in questions() if q.source != QUESTIONS_FILE.name]
+    assert items, "no batches in tests/questions/"
+    for path in sorted(BATCH_DIR.glob("batch-*.yaml")):
+        head = path.read_text(encoding="utf-8").split("\nin_scope:", 1)[0]
+        assert "Writer's instructions" in head, f"{path.name}: keep the writer's instructions in the header comment"
+        assert "random.Random(" in head, f"{path.name}: record the seed of its one random split in the header"
+        mine = [q for q in items if q.source == path.name]
+        share = sum(q.part == "check" for q in mine) / len(mine)
+        assert 0.25 <= share <= 0.35, f"{path.name}: {share:.0%} in the check part; the split is 70/30"
+    seen: dict[str, str] = {}
+    twice = []
+    for q in questions():
+        key = " ".join(q.q.casefold().split())
+        if key in seen:
+            twice.append(f"{q.q!r} ({seen[key]} and {q.source})")
+        seen[key] = q.source
+    assert not twice, "questions asked twice across the sets:\n" + "\n".join(twice)
+
+
+@cache
+def batch_figures() -> dict[tuple[str, bool, str], object]:
+    from benchmarks.accuracy import figures, questions, score
+
+    return figures(score([q for q in questions() if q.source != QUESTIONS_FILE.name]))  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("part", ["tune", "check"])
+@pytest.mark.parametrize("in_scope", [True, False], ids=["in_scope", "out_of_scope"])
+def test_batch_part_holds_its_floor(part: str, in_scope: bool) -> None:
+    floors = yaml.safe_load((QUESTIONS_FILE.parent / "questions" / "floors.yaml").read_text(encoding="utf-8"))
+    floor = float(floors[part]["in_scope" if in_scope else "out_of_scope"])
+    figure = batch_figures()[(part, in_scope, "all")]
+    print(f"\n{part} {'in scope' if in_scope else 'out of scope'}: {figure} (floor {floor:.3f})")
+    assert figure.rate >= floor, (  # type: ignore[attr-defined]
+        f"{part} part, {'in scope' if in_scope else 'out of scope'}: {figure} is below its floor {floor:.3f} in "
+        "tests/questions/floors.yaml. Run `python -m benchmarks.accuracy --failures` and look at the tuning part's "
+        "failures (never the check part's) for what the change broke."
+    )
