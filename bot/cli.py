@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from bot.config import ConfigError
@@ -68,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     func = getattr(importlib.import_module(module_name), func_name)
     try:
         return int(func(args) or 0)
+    except BrokenPipeError:  # the reader went away (`... | head`): stop quietly with success, as Unix tools do
+        _silence_stdout()
+        return 0
     except ConfigError as exc:  # one clear line; the token is never part of the message
         print(f"config error: {exc}", file=sys.stderr)
         return 2
@@ -82,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:  # e.g. `python -m bot facts --json | head`
-        sys.stderr.close()
-        return 0
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush of what is still buffered cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)

@@ -184,9 +184,8 @@ def test_digest_command_prints_the_plain_digest(knowledge, capsys, monkeypatch):
     assert cli_main(["digest"]) == 0
     assert capsys.readouterr().out.splitlines()[0] == exchange_of(knowledge, max(exchange_years(knowledge))).title
 
-    assert cli_main(["digest", "1999"]) == 0
-    out = capsys.readouterr().out
-    assert "no New Year exchange dated 1999" in out
+    assert cli_main(["digest", "1999"]) == 1  # nothing to show: status 1, the message on stderr
+    assert "no New Year exchange dated 1999" in capsys.readouterr().err
 
 
 def test_year_for_a_scheduled_run(knowledge):

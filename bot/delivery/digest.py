@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import sys
 from collections.abc import Iterable
 from typing import Any, Literal
 
@@ -288,5 +289,9 @@ def main_digest(args: argparse.Namespace) -> int:
 
     config = load_config(getattr(args, "config", None))
     knowledge = load_knowledge(config.knowledge_dir, config.corpus_dir)
-    print(render_plain(compose(knowledge, getattr(args, "year", None))))
+    digest = compose(knowledge, getattr(args, "year", None))
+    if not digest.found:  # nothing to show: the message on stderr and status 1, so a script can tell
+        print(render_plain(digest), file=sys.stderr)
+        return 1
+    print(render_plain(digest))
     return 0
