@@ -35,6 +35,7 @@ from bot.knowledge import collector
 from bot.knowledge.model import Fact
 from bot.matching import reading as rd
 from bot.matching import textnorm as tn
+from bot.matching import translit
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +171,7 @@ def build_index(knowledge: Any, processes: int | None = None, started: rd.Readin
     """
     if processes is None:
         processes = _processes(len(knowledge.facts))
+    translit.load()  # at build time (start, reload), not in the first Latin-letter question
     with collector.paused():
         return _build(knowledge, processes, started)
 
@@ -950,7 +952,7 @@ def _year_list(index: Index, question: str, q: Query) -> Answer:
 def answer(index: Index, question: str, today: datetime.date) -> Answer:
     """The reply to `question` ("today" resolves "last year" and the like)."""
     question = question or ""
-    q = analyse(index, question, today)
+    q = analyse(index, translit.read_as_russian(question), today)
     if not q.specific and not q.numbers:
         if q.years and (q.wants_list or not q.units or not q.specific):
             return _year_list(index, question, q)
