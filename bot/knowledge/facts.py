@@ -20,19 +20,20 @@ import sys
 import types
 import typing
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Protocol, TextIO, TypeAlias, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 from rapidfuzz import fuzz
 
 from bot.knowledge import collector
 from bot.knowledge.corpus import Article, CorpusError, normalise, read_article
 from bot.knowledge.model import KINDS, Entity, Fact, KnowledgeFile
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_LOADER: type[yaml.CSafeLoader] | type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -41,7 +42,13 @@ _REGENERATE = "python -m bot schema"
 # Draft-07 is what the VS Code YAML extension validates fully; pydantic's output uses nothing newer.
 SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"
 
-YamlPath = tuple[Any, ...]
+# Plain data as `yaml.safe_load` builds it from a knowledge file (the safe loader's scalars: text, numbers,
+# true/false, null, dates, binary), unchecked until the models validate it.
+YamlScalar: TypeAlias = str | int | float | bool | bytes | dt.date | None
+YamlValue: TypeAlias = YamlScalar | list["YamlValue"] | dict[YamlScalar, "YamlValue"]
+YamlPath: TypeAlias = tuple[YamlScalar, ...]  # keys and list positions, from the document's root
+ErrorLoc: TypeAlias = tuple[int | str, ...]  # a pydantic error's `loc`: field names and list positions
+M = TypeVar("M", bound=BaseModel)
 
 
 # --- problems -----------------------------------------------------------------------------------------
@@ -119,6 +126,20 @@ class Knowledge:
         return [f for f in self.facts if f.exchange == exchange_id]
 
 
+class KnowledgeView(Protocol):
+    """What matching, rendering and the digest read of a `Knowledge`: its data, not its methods (so a test may
+    hand them a stand-in with just these fields)."""
+
+    @property
+    def facts(self) -> Sequence[Fact]: ...
+    @property
+    def by_id(self) -> Mapping[str, Fact]: ...
+    @property
+    def entities(self) -> Mapping[str, Entity]: ...
+    @property
+    def articles(self) -> Mapping[str, Article]: ...
+
+
 # --- YAML with positions ------------------------------------------------------------------------------
 
 
@@ -126,7 +147,7 @@ class Knowledge:
 class YamlDocument:
     """Plain data as `yaml.safe_load` would build it, plus the 1-based (line, col) of every key and item."""
 
-    data: Any
+    data: YamlValue
     marks: Mapping[YamlPath, tuple[int, int]]
     broken: frozenset[YamlPath]  # values already reported as unreadable (their model errors are not repeated)
     problems: tuple[tuple[YamlPath, int, int, str], ...]  # (path, line, col, message): duplicate keys ...
@@ -145,7 +166,7 @@ class YamlSyntaxError(Exception):
         self.line, self.col, self.message = line, col, message
 
 
-def _pos(mark: Any) -> tuple[int, int]:
+def _pos(mark: yaml.error.Mark) -> tuple[int, int]:
     return (mark.line + 1, mark.column + 1)
 
 
@@ -189,19 +210,19 @@ def _unsupported_tag(tag: str) -> str:
 class _Builder:
     """Turns a composed node tree into dicts/lists/scalars, recording marks and refusing duplicate keys."""
 
-    def __init__(self, loader: Any):
+    def __init__(self, loader: yaml.CSafeLoader | yaml.SafeLoader):
         self.loader = loader
         self.marks: dict[YamlPath, tuple[int, int]] = {}
         self.broken: set[YamlPath] = set()
         self.problems: list[tuple[YamlPath, int, int, str]] = []
         self._open: set[int] = set()  # nodes being built: an alias to one of them is a cycle
 
-    def problem(self, node: Any, message: str, path: YamlPath, broken: bool = True) -> None:
+    def problem(self, node: yaml.Node, message: str, path: YamlPath, broken: bool = True) -> None:
         self.problems.append((path, *_pos(node.start_mark), message))
         if broken:  # the value is unusable: the model's complaint about it would only repeat this one
             self.broken.add(path)
 
-    def build(self, node: Any, path: YamlPath) -> Any:
+    def build(self, node: yaml.Node, path: YamlPath) -> YamlValue:
         self.marks.setdefault(path, _pos(node.start_mark))
         if isinstance(node, yaml.ScalarNode):
             return self.scalar(node, path)
@@ -222,9 +243,9 @@ class _Builder:
         finally:
             self._open.discard(id(node))
 
-    def mapping(self, node: Any, path: YamlPath) -> dict[Any, Any]:
-        out: dict[Any, Any] = {}
-        first: dict[Any, tuple[int, int]] = {}
+    def mapping(self, node: yaml.Node, path: YamlPath) -> dict[YamlScalar, YamlValue]:
+        out: dict[YamlScalar, YamlValue] = {}
+        first: dict[YamlScalar, tuple[int, int]] = {}
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE_TAG:
                 self.problem(
@@ -238,7 +259,7 @@ class _Builder:
             where = _pos(key_node.start_mark)
             if key in first:
                 message = (
-                    f"duplicate key '{key}' (first at line {first[key][0]}): YAML would silently keep only the last "
+                    f"duplicate key '{key!s}' (first at line {first[key][0]}): YAML would silently keep only the last "
                     "one; remove or rename one of them"
                 )
                 self.problems.append((path, *where, message))
@@ -248,11 +269,13 @@ class _Builder:
             out[key] = self.build(value_node, (*path, key))
         return out
 
-    def scalar(self, node: Any, path: YamlPath) -> Any:
+    def scalar(self, node: yaml.Node, path: YamlPath) -> YamlScalar:
         if node.tag == _STR_TAG:
-            return node.value  # what the constructor would return, without its cost (most scalars are text)
+            text: str = node.value  # what the constructor would return, without its cost (most scalars are text)
+            return text
         try:
-            return self.loader.construct_object(node, deep=True)
+            value: YamlScalar = self.loader.construct_object(node, deep=True)  # a safe loader's scalar
+            return value
         except yaml.constructor.ConstructorError as exc:
             self.problem(node, _unsupported_tag(node.tag) if "constructor" in str(exc.problem) else str(exc), path)
         except (ValueError, TypeError) as exc:  # e.g. 2023-02-30 resolves as a timestamp, then fails
@@ -263,7 +286,7 @@ class _Builder:
 # --- turning pydantic errors into sentences -----------------------------------------------------------
 
 
-def _model_of(annotation: Any) -> type[BaseModel] | None:
+def _model_of(annotation: object) -> type[BaseModel] | None:
     """The model a field holds directly or as list items (list[Fact] -> Fact)."""
     for candidate in (annotation, *typing.get_args(annotation)):
         if isinstance(candidate, type) and issubclass(candidate, BaseModel):
@@ -271,7 +294,7 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _item_model(loc: YamlPath) -> type[BaseModel]:
+def _item_model(loc: ErrorLoc) -> type[BaseModel]:
     """The model whose fields are found at `loc` (('facts', 3) -> Fact, ('facts', 3, 'sources', 0) -> Source)."""
     model: type[BaseModel] = KnowledgeFile
     for part in loc:
@@ -280,7 +303,7 @@ def _item_model(loc: YamlPath) -> type[BaseModel]:
     return model
 
 
-def _label(loc: YamlPath) -> str:
+def _label(loc: ErrorLoc) -> str:
     """`sources[0].excerpt` for loc ('facts', 3, 'sources', 0, 'excerpt'): the part inside one item."""
     if len(loc) >= 2 and loc[0] in ("facts", "entities") and isinstance(loc[1], int):
         if len(loc) == 2:
@@ -292,12 +315,12 @@ def _label(loc: YamlPath) -> str:
     return out
 
 
-def _suggest(value: Any, choices: Iterable[str]) -> str:
+def _suggest(value: object, choices: Iterable[str]) -> str:
     close = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def _what(value: Any) -> str:
+def _what(value: object) -> str:
     if isinstance(value, bool):
         return "true/false"
     if isinstance(value, int | float):
@@ -313,9 +336,9 @@ def _what(value: Any) -> str:
     return type(value).__name__
 
 
-def describe_error(error: Mapping[str, Any]) -> str:
+def describe_error(error: ErrorDetails) -> str:
     """A pydantic error (from errors()) as a sentence saying what is wrong and what to do."""
-    loc: YamlPath = tuple(error["loc"])
+    loc: ErrorLoc = tuple(error["loc"])
     kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
     label = _label(loc) or "the file"
     leaf = loc[-1] if loc else ""
@@ -384,21 +407,21 @@ def describe_error(error: Mapping[str, Any]) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Item:
+class _Item(Generic[M]):
     """One fact or entity as written: raw data (checked even when invalid), model (None if invalid)."""
 
     path: Path
     doc: YamlDocument
     loc: YamlPath  # ('facts', 3)
-    raw: Any
-    model: Any
+    raw: YamlValue
+    model: M | None
 
     @property
     def id(self) -> str | None:
         value = self.raw.get("id") if isinstance(self.raw, dict) else None
         return value if isinstance(value, str) else None
 
-    def get(self, name: str) -> Any:
+    def get(self, name: str) -> YamlValue:
         return self.raw.get(name) if isinstance(self.raw, dict) else None
 
     def strings(self, name: str) -> list[tuple[int, str]]:
@@ -416,12 +439,12 @@ class _Item:
 
 @dataclasses.dataclass
 class _FileResult:
-    facts: list[_Item]
-    entities: list[_Item]
+    facts: list[_Item[Fact]]
+    entities: list[_Item[Entity]]
     problems: list[Problem]
 
 
-def _validate_item(model: type[BaseModel], raw: Any) -> tuple[Any, list[dict[str, Any]]]:
+def _validate_item(model: type[M], raw: YamlValue) -> tuple[M | None, list[ErrorDetails]]:
     try:
         return model.model_validate(raw), []
     except ValidationError as exc:
@@ -431,25 +454,25 @@ def _validate_item(model: type[BaseModel], raw: Any) -> tuple[Any, list[dict[str
     return None, errors
 
 
-def _model_rule_errors(model: type[BaseModel], raw: dict[Any, Any]) -> list[dict[str, Any]]:
+def _model_rule_errors(model: type[BaseModel], raw: dict[YamlScalar, YamlValue]) -> list[ErrorDetails]:
     """Run the model's whole-record rules on an item that failed field checks (pydantic skips them then),
     so a quote without words is reported in the same run as its bad date."""
-    errors: list[dict[str, Any]] = []
+    errors: list[ErrorDetails] = []
     fields = {k: v for k, v in raw.items() if isinstance(k, str) and k in model.model_fields}
-    instance = model.model_construct(**fields)
+    instance = model.model_construct(None, **fields)
     for decorator in model.__pydantic_decorators__.model_validators.values():
         if decorator.info.mode != "after":
             continue
         try:
             decorator.func(instance)
         except ValueError as exc:
-            errors.append({"type": "value_error", "loc": (), "msg": str(exc), "ctx": {"error": exc}})
+            errors.append({"type": "value_error", "loc": (), "msg": str(exc), "input": raw, "ctx": {"error": exc}})
         except Exception:  # raw values of the wrong type: the field errors already say so
             pass
     return errors
 
 
-def _error_loc(error: Mapping[str, Any], raw: Any) -> YamlPath:
+def _error_loc(error: ErrorDetails, raw: YamlValue) -> ErrorLoc:
     """Where to point for an error: a whole-record rule about dates points at date_certainty."""
     loc = tuple(error["loc"])
     about_dates = str(error.get("ctx", {}).get("error", "")).startswith("date_certainty")
@@ -472,7 +495,7 @@ def _parse_knowledge_file(path: Path) -> YamlDocument | Problem:
         return Problem(path, exc.line, exc.col, None, exc.message)
 
 
-def _parsed_items(doc: YamlDocument, section: str) -> list[Any]:
+def _parsed_items(doc: YamlDocument, section: str) -> list[YamlValue]:
     """The items of a parsed file's `facts` or `entities` list, as parsed."""
     items = doc.data.get(section) if isinstance(doc.data, dict) else None
     return items if isinstance(items, list) else []
@@ -480,20 +503,21 @@ def _parsed_items(doc: YamlDocument, section: str) -> list[Any]:
 
 def _check_knowledge_file(path: Path, doc: YamlDocument) -> _FileResult:
     result = _FileResult([], [], [])
-    data = {} if doc.data is None else doc.data
+    data: YamlValue = {} if doc.data is None else doc.data
 
     def fact_id_at(loc: YamlPath) -> str | None:
         if len(loc) >= 2 and loc[0] in ("facts", "entities") and isinstance(loc[1], int) and isinstance(data, dict):
             items = data.get(loc[0])
-            if isinstance(items, list) and loc[1] < len(items) and isinstance(items[loc[1]], dict):
-                value = items[loc[1]].get("id")
+            item = items[loc[1]] if isinstance(items, list) and loc[1] < len(items) else None
+            if isinstance(item, dict):
+                value = item.get("id")
                 return value if isinstance(value, str) else None
         return None
 
     for loc, line, col, message in doc.problems:
         result.problems.append(Problem(path, line, col, fact_id_at(loc), message))
 
-    def report(errors: list[dict[str, Any]], prefix: YamlPath, raw: Any) -> None:
+    def report(errors: list[ErrorDetails], prefix: ErrorLoc, raw: YamlValue) -> None:
         for error in errors:
             loc = (*prefix, *_error_loc(error, raw))
             if any(loc[: len(b)] == b for b in doc.broken):
@@ -504,21 +528,26 @@ def _check_knowledge_file(path: Path, doc: YamlDocument) -> _FileResult:
 
     # The file's shape against KnowledgeFile itself (lists emptied: their items are checked one by one,
     # so one bad fact does not hide the others).
-    shape = {k: ([] if isinstance(v, list) else v) for k, v in data.items()} if isinstance(data, dict) else data
+    shape: YamlValue = (
+        {k: ([] if isinstance(v, list) else v) for k, v in data.items()} if isinstance(data, dict) else data
+    )
     try:
         KnowledgeFile.model_validate(shape)
     except ValidationError as exc:
         report(exc.errors(), (), data)
     if not isinstance(data, dict):
         return result
-    for section, model, bucket in (("facts", Fact, result.facts), ("entities", Entity, result.entities)):
-        items = data.get(section)
+
+    def check_items(items: YamlValue, section: str, model: type[M], bucket: list[_Item[M]]) -> None:
         if not isinstance(items, list):
-            continue
+            return
         for index, raw in enumerate(items):
             instance, errors = _validate_item(model, raw)
             report(errors, (section, index), raw)
             bucket.append(_Item(path, doc, (section, index), raw, instance))
+
+    check_items(data.get("facts"), "facts", Fact, result.facts)
+    check_items(data.get("entities"), "entities", Entity, result.entities)
     return result
 
 
@@ -626,7 +655,7 @@ def knowledge_files(knowledge_dir: Path) -> list[Path]:
 
 
 # Called with the `facts` and `entities` items of every knowledge file, as parsed, before they are validated.
-OnParsed = Callable[[list[Any], list[Any]], None]
+OnParsed = Callable[[list[YamlValue], list[YamlValue]], None]
 
 
 def check_knowledge(
@@ -648,8 +677,8 @@ def _check_knowledge(
     articles, corpus_problems = _read_corpus(corpus_dir)
     problems += corpus_problems
 
-    facts: list[_Item] = []
-    entities: list[_Item] = []
+    facts: list[_Item[Fact]] = []
+    entities: list[_Item[Entity]] = []
     if not knowledge_dir.is_dir():
         problems.append(
             Problem(knowledge_dir, 0, 0, None, "knowledge folder not found: pass --knowledge or set knowledge_dir")
@@ -684,19 +713,20 @@ def _check_knowledge(
     problems.sort(key=lambda p: p.sort_key)
     if problems:
         return None, problems
-    models = tuple(item.model for item in facts)
+    # Without a problem, every item has its model.
+    models = tuple(item.model for item in facts if item.model is not None)
     knowledge = Knowledge(
         facts=models,
         by_id=types.MappingProxyType({f.id: f for f in models}),
-        entities=types.MappingProxyType({e.model.id: e.model for e in entities}),
+        entities=types.MappingProxyType({e.model.id: e.model for e in entities if e.model is not None}),
         articles=types.MappingProxyType(dict(articles)),
     )
     return knowledge, []
 
 
-def _unique(items: list[_Item], what: str, problems: list[Problem]) -> dict[str, _Item]:
+def _unique(items: list[_Item[M]], what: str, problems: list[Problem]) -> dict[str, _Item[M]]:
     """First item of each id; a problem at every later one, naming where the first is."""
-    first: dict[str, _Item] = {}
+    first: dict[str, _Item[M]] = {}
     for item in items:
         if item.id is None:
             continue
@@ -712,7 +742,10 @@ def _unique(items: list[_Item], what: str, problems: list[Problem]) -> dict[str,
 
 
 def _check_references(
-    item: _Item, facts: Mapping[str, _Item], entities: Mapping[str, _Item], articles: Mapping[str, Article]
+    item: _Item[Fact],
+    facts: Mapping[str, _Item[Fact]],
+    entities: Mapping[str, _Item[Entity]],
+    articles: Mapping[str, Article],
 ) -> list[Problem]:
     out: list[Problem] = []
     exchange = item.get("exchange")
@@ -725,7 +758,7 @@ def _check_references(
                 message = f"exchange '{exchange}' is not the id of any fact{hint}: use the id of a kind: exchange fact"
             else:
                 message = (
-                    f"exchange '{exchange}' is a {target.get('kind')} fact, not kind: exchange: use the id of the "
+                    f"exchange '{exchange}' is a {target.get('kind')!s} fact, not kind: exchange: use the id of the "
                     f"New Year exchange it belongs to{hint}"
                 )
             out.append(item.problem(("exchange",), message))
@@ -744,13 +777,13 @@ def _check_references(
     cited: list[Article] = []
     sources = item.get("sources")
     for index, source in enumerate(sources if isinstance(sources, list) else []):
-        if not isinstance(source, dict) or not isinstance(source.get("article"), str):
+        article_id = source.get("article") if isinstance(source, dict) else None
+        if not isinstance(source, dict) or not isinstance(article_id, str):
             continue
-        article = articles.get(source["article"])
+        article = articles.get(article_id)
         if article is None:
-            ref = source["article"]
             message = (
-                f"sources[{index}].article '{ref}' is not in the corpus{_suggest(ref, articles)}: "
+                f"sources[{index}].article '{article_id}' is not in the corpus{_suggest(article_id, articles)}: "
                 f"use one of {', '.join(sorted(articles))}"
             )
             out.append(item.problem(("sources", index, "article"), message))
@@ -769,7 +802,7 @@ def _check_references(
     return out
 
 
-def _unknown_entity(what: str, ref: str, entities: Mapping[str, _Item]) -> str:
+def _unknown_entity(what: str, ref: str, entities: Mapping[str, _Item[Entity]]) -> str:
     return (
         f"{what} is not an entity id{_suggest(ref, entities)}: use an id from the entities in aliases.yaml "
         "or add the entity there"
@@ -828,7 +861,7 @@ def _dirs(args: argparse.Namespace, names: Iterable[str]) -> dict[str, Path]:
     return out
 
 
-def _print_problems(problems: list[Problem], stream: Any) -> None:
+def _print_problems(problems: list[Problem], stream: TextIO) -> None:
     for problem in problems:
         print(problem, file=stream)
     files = len({p.path for p in problems})

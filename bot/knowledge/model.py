@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import typing
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Kind = Literal["exchange", "meeting", "anniversary", "trade", "quote", "statement", "context"]
-KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]
+KINDS: tuple[Kind, ...] = typing.get_args(Kind)
 
 EntityType = Literal["person", "place", "organisation", "platform", "outlet", "topic", "event"]
 
