@@ -22,7 +22,7 @@ COMMANDS = {
     "ask": "bot.ask:main_ask",
     "run": "bot.telegram.app:main_run",
     "digest": "bot.delivery.digest:main_digest",
-    "send-digest": "bot.delivery.broadcast:main_send_digest",
+    "send-digest": "bot.telegram.app:main_send_digest",
     "unanswered": "bot.store.database:main_unanswered",
     "playground": "bot.playground.runner:main_playground",
 }

@@ -1,4 +1,4 @@
-"""Delivering a digest to every subscriber: resumable, idempotent, rate-limited; and the `send-digest` command.
+"""Delivering a digest to every subscriber: resumable, idempotent, rate-limited.
 
 This module owns the broadcast engine. Every chat's progress lives in the store's delivery log, written by
 group commit: a message goes out only after its chat's "sending" mark is committed (claimed in batches a
@@ -13,13 +13,12 @@ waits the given retry_after (and holds the whole broadcast that long); 403 and 4
 unsubscribe the chat with Telegram's reason; other errors are retried with exponential backoff up to
 `max_attempts`, then recorded as failed (the next run tries again). A lock row per year keeps two
 broadcasts of the same year (bot and CLI, say) from running at once. The engine takes any `telegram.Bot`
-(sending with `do_api_request`), so the bot, the CLI and tests all use it; the CLI's Bot uses the aiohttp
-backend of `bot.telegram.http`.
+(sending with `do_api_request`), so the bot, the `send-digest` command (wired in `bot.telegram.app`) and
+tests all use it.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import dataclasses
@@ -28,7 +27,6 @@ import itertools
 import logging
 import math
 import random
-import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -401,56 +399,3 @@ async def send_digest(bot: Bot, store: Store, knowledge: Any, year: int, setting
     if not composed.found:
         raise ValueError(digest.render_plain(composed))
     return await broadcast(bot, store, year, digest.render_parts(composed), settings)
-
-
-# --- python -m bot send-digest -----------------------------------------------------------------------------------
-
-
-def main_send_digest(args: argparse.Namespace) -> int:
-    """Broadcast a year's digest now through the configured Bot API, using the configured database."""
-    from bot.config import bot_token, load_config
-    from bot.delivery import digest
-    from bot.knowledge.facts import load_knowledge
-    from bot.telegram.app import setup_logging
-
-    config = load_config(getattr(args, "config", None))
-    token = bot_token()
-    setup_logging(config, token)  # the bot's token-redacting logging; httpx quietened (its URLs hold the token)
-    logging.getLogger("aiosqlite").setLevel(logging.INFO)  # at DEBUG it logs every database call
-    knowledge = load_knowledge(config.knowledge_dir, config.corpus_dir)
-    year = args.year if args.year is not None else digest.latest_year(knowledge)
-    composed = digest.compose(knowledge, year)
-    if not composed.found:
-        print(digest.render_plain(composed), file=sys.stderr)
-        return 2
-    parts = digest.render_parts(composed)
-
-    async def run() -> Summary:
-        from bot.store.database import open_store
-        from bot.telegram.http import AiohttpRequest
-
-        request = AiohttpRequest(connection_pool_size=config.broadcast.concurrency + 4)
-        bot = Bot(token, base_url=config.telegram.api_base_url, request=request)
-        store = await open_store(config.database)
-        try:
-            async with bot:  # getMe: checks the token and that the Bot API answers
-                return await broadcast(bot, store, year, parts, config.broadcast)
-        finally:
-            await store.close()
-
-    try:
-        summary = asyncio.run(run())
-    except InvalidToken:
-        print("error: the Bot API rejected the token in TELEGRAM_BOT_TOKEN", file=sys.stderr)
-        return 2
-    except TelegramError as exc:
-        print(
-            f"error: the Bot API at {config.telegram.api_base_url} failed: {_redact(str(exc), token)}", file=sys.stderr
-        )
-        return 1
-    print(summary.text())
-    return 0 if summary.busy is None else 1
-
-
-def _redact(text: str, token: str) -> str:
-    return text.replace(token, "[REDACTED]") if token else text

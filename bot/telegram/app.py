@@ -1,11 +1,13 @@
-"""Building and running the Telegram bot: the PTB `Application`, its shared services, logging, and `run`.
+"""Building and running the Telegram bot: the PTB `Application`, its shared services, logging, `run`, `send-digest`.
 
 This module owns the wiring: `build_application` registers every handler in one place (in the order that
 matters — commands, then the subscriptions layer and /reload, then the catch-alls), `post_init` puts the
 shared services in `bot_data` ("config", "knowledge", "index") and registers the command menu with
 setMyCommands, and `main_run` is `python -m bot run`: config and token, token-safe logging, then long polling
-or, when configured, a webhook whose secret token PTB checks on every request. The token is read only from
-TELEGRAM_BOT_TOKEN and a logging filter removes it from every log record, tracebacks included.
+or, when configured, a webhook whose secret token PTB checks on every request. `main_send_digest` is
+`python -m bot send-digest`: the same config, token and logging, a `Bot` of its own and the store, handed to
+`bot.delivery.broadcast.send_digest`. The token is read only from TELEGRAM_BOT_TOKEN and a logging filter
+removes it from every log record, tracebacks included.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import sys
 import threading
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telegram import BotCommand, Update
 from telegram.ext import (
@@ -36,6 +38,9 @@ from telegram.ext import (
 from bot.config import Config, bot_token, load_config
 from bot.telegram import handlers
 from bot.telegram.updatelog import LoggingApplication
+
+if TYPE_CHECKING:
+    from bot.delivery.broadcast import Summary
 
 log = logging.getLogger(__name__)
 
@@ -269,3 +274,52 @@ def main_run(args: argparse.Namespace) -> int:
         print(f"error: {redact.redact(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
         return 1
     return 0
+
+
+# --- python -m bot send-digest ----------------------------------------------------------------------------------
+
+
+def main_send_digest(args: argparse.Namespace) -> int:
+    """Broadcast a year's digest now through the configured Bot API, using the configured database."""
+    from telegram import Bot
+    from telegram.error import InvalidToken, TelegramError
+
+    from bot.delivery import digest
+    from bot.delivery.broadcast import send_digest
+    from bot.knowledge.facts import load_knowledge
+    from bot.store.database import open_store
+    from bot.telegram.http import AiohttpRequest
+
+    config = load_config(getattr(args, "config", None))
+    token = bot_token()
+    redact = setup_logging(config, token)  # token-redacting logging; httpx quietened (its URLs hold the token)
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)  # at DEBUG it logs every database call
+    knowledge = load_knowledge(config.knowledge_dir, config.corpus_dir)
+    year = args.year if args.year is not None else digest.latest_year(knowledge)
+    composed = digest.compose(knowledge, year)
+    if not composed.found:  # said before anything is opened or sent
+        print(digest.render_plain(composed), file=sys.stderr)
+        return 2
+
+    async def run() -> Summary:
+        request = AiohttpRequest(connection_pool_size=config.broadcast.concurrency + 4)
+        bot = Bot(token, base_url=config.telegram.api_base_url, request=request)
+        store = await open_store(config.database)
+        try:
+            async with bot:  # getMe: checks the token and that the Bot API answers
+                return await send_digest(bot, store, knowledge, composed.year, config.broadcast)
+        finally:
+            await store.close()
+
+    try:
+        summary = asyncio.run(run())
+    except InvalidToken:
+        print("error: the Bot API rejected the token in TELEGRAM_BOT_TOKEN", file=sys.stderr)
+        return 2
+    except TelegramError as exc:
+        print(
+            f"error: the Bot API at {config.telegram.api_base_url} failed: {redact.redact(str(exc))}", file=sys.stderr
+        )
+        return 1
+    print(summary.text())
+    return 0 if summary.busy is None else 1
