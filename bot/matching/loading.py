@@ -9,10 +9,9 @@ uses only if they are the ones read. A knowledge with problems gets no index, an
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from bot.knowledge import collector
-from bot.knowledge.facts import Knowledge, KnowledgeError, Problem, check_knowledge
+from bot.knowledge.facts import Knowledge, KnowledgeError, Problem, YamlValue, check_knowledge
 from bot.matching import reading as rd
 from bot.matching.matcher import Index, build_index, start_reading
 
@@ -23,7 +22,7 @@ def load_indexed(
     """(knowledge, problems, index): the knowledge and its index, or None for both and every problem."""
     started: list[rd.Reading] = []
 
-    def on_parsed(facts: list[Any], entities: list[Any]) -> None:
+    def on_parsed(facts: list[YamlValue], entities: list[YamlValue]) -> None:
         reading = start_reading(entities, facts, processes)
         if reading is not None:
             started.append(reading)

@@ -23,15 +23,16 @@ import logging
 import math
 import os
 from collections import defaultdict
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
 from bot.knowledge import collector
+from bot.knowledge.facts import KnowledgeView, YamlValue
 from bot.knowledge.model import Fact
 from bot.matching import reading as rd
 from bot.matching import textnorm as tn
@@ -90,7 +91,7 @@ class Answer:
 class Index:
     """Everything about the knowledge that does not depend on the question, computed once by `build_index`."""
 
-    knowledge: Any  # the Knowledge it was built from (for rendering the answers)
+    knowledge: KnowledgeView  # the Knowledge it was built from (for rendering the answers)
     facts: tuple[Fact, ...]
     kinds: tuple[str, ...]
     speakers: tuple[str | None, ...]  # '@entity' of who speaks in a quote or statement
@@ -161,7 +162,7 @@ def _phrasing(units: str, weights: Mapping[str, float]) -> _Phrasing:
 # --- building the index ------------------------------------------------------------------------------------------
 
 
-def build_index(knowledge: Any, processes: int | None = None, started: rd.Reading | None = None) -> Index:
+def build_index(knowledge: KnowledgeView, processes: int | None = None, started: rd.Reading | None = None) -> Index:
     """Index `knowledge` (anything with `.facts` and `.entities`, e.g. `bot.knowledge.facts.Knowledge`) once.
 
     `processes`: 2 reads part of the facts in a worker process (`bot.matching.reading.Reading`); the default does so
@@ -176,7 +177,9 @@ def build_index(knowledge: Any, processes: int | None = None, started: rd.Readin
         return _build(knowledge, processes, started)
 
 
-def start_reading(entities: Any, facts: Any, processes: int | None = None) -> rd.Reading | None:
+def start_reading(
+    entities: Sequence[YamlValue], facts: Sequence[YamlValue], processes: int | None = None
+) -> rd.Reading | None:
     """Begin reading facts as parsed from YAML, before they are validated, in a worker process: given to
     `build_index`, the worker has had the time validation takes. `entities` and `facts` are the items of the
     knowledge files' `entities` and `facts` lists, in load order. None when one process will do (see
@@ -203,7 +206,7 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _build(knowledge: Any, processes: int, started: rd.Reading | None) -> Index:
+def _build(knowledge: KnowledgeView, processes: int, started: rd.Reading | None) -> Index:
     facts = tuple(knowledge.facts)
     entities = dict(knowledge.entities)
     names = rd.entity_names(entities)
@@ -319,7 +322,7 @@ def _actor(fact: Fact, persons: Container[str]) -> str | None:
     (what a foreign ministry says is about someone: "did Xi greet other leaders")."""
     if fact.kind in ("exchange", "meeting"):
         return None  # two-sided: both leaders are actors
-    if fact.speaker in persons:
+    if fact.speaker is not None and fact.speaker in persons:
         return rd.entity_unit(fact.speaker)
     return rd.entity_unit(fact.people[0]) if fact.people else None
 
@@ -543,8 +546,8 @@ def analyse(index: Index, question: str, today: datetime.date) -> Query:
 
     # Years: relative ones first ("last year"), then written ones; other numbers are figures.
     years: set[int] = set()
-    for start, end, year in tn.relative_years(stems, today):
-        years.add(year)
+    for start, end, relative in tn.relative_years(stems, today):
+        years.add(relative)
         for t in tokens[start:end]:
             t.consumed = True
     numbers: set[str] = set()

@@ -12,6 +12,7 @@ the index.
 from __future__ import annotations
 
 import contextlib
+import enum
 import gc
 import logging
 import os
@@ -27,11 +28,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import accumulate, chain, compress, count, repeat
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, Final, Literal, NamedTuple, Never, TypeAlias, TypeVar, cast
 
 from bot.matching import textnorm as tn
 
+if TYPE_CHECKING:  # not imported at run time: the worker process reads plain tuples and needs no pydantic
+    from bot.knowledge.model import Entity, Fact
+
 log = logging.getLogger(__name__)
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 Years = frozenset[int]
 AliasMap = Mapping[tuple[str, ...], tuple[str, bool]]  # alias stems -> (entity unit, needs capitals)
@@ -42,13 +48,14 @@ def entity_unit(entity_id: str) -> str:
     return "@" + entity_id
 
 
-def entity_names(entities: Mapping[str, Any]) -> dict[str, list[str]]:
+def entity_names(entities: Mapping[str, Entity]) -> dict[str, list[str]]:
     """Entity id -> its name and aliases, from `bot.knowledge.model.Entity`s."""
     return {entity_id: [entity.name, *entity.aliases] for entity_id, entity in entities.items()}
 
 
-def parsed_names(entities: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
-    """`entity_names` of entities as parsed from YAML, before validation: the same, if they are valid."""
+def parsed_names(entities: Iterable[Any]) -> dict[str, list[str]]:
+    """`entity_names` of entities as parsed from YAML, before validation: the same, if they are valid (raw YAML, of
+    any shape: one that is not an entity's raises)."""
     return {e["id"]: [e["name"], *e.get("aliases", [])] for e in entities}
 
 
@@ -113,8 +120,18 @@ _BREAK = "|"  # the unit a separator becomes (units are words, '@', '#' or '%' s
 _END = "\x02"  # between texts read together, and the unit it becomes: aliases and holidays stop there
 PHRASING_BREAK = f" {_BREAK} "
 EXTRAS = " \x00 "  # in Index.strong, between the phrasings' units and the entity ids and alias words
-_MORE = object()  # an alias window ended before the alias could: read the rest of the text instead
-_NO_ALIAS = ((), (), (), (0, 0))  # no alias starts in the window (true, so a memo hit needs one test)
+_Edit: TypeAlias = tuple[int, int, int, tuple[str | None, ...]]  # (chunk, start, end, its new token units)
+# What the aliases starting in a window's first chunk do (see _Reader._read_aliases): the units of the chunks taken
+# whole (or None), the edits, the alias words, and (chunk, word) where the last alias ends.
+_Aliases: TypeAlias = tuple[tuple[str, ...] | None, tuple[_Edit, ...], tuple[str, ...], tuple[int, int]]
+
+
+class _Window(enum.Enum):
+    MORE = enum.auto()
+
+
+_MORE: Final = _Window.MORE  # an alias window ended before the alias could: read the rest of the text instead
+_NO_ALIAS: Final[_Aliases] = ((), (), (), (0, 0))  # no alias starts in the window (true, so a memo hit needs one test)
 _ALIAS_START, _HOLIDAY_START = 1, 2  # what a chunk may start (Reader.special)
 MEMO_LIMIT = 200_000  # alias and holiday windows remembered; past this the memo starts afresh
 
@@ -146,7 +163,7 @@ class _Reader:
         self.multi: dict[str, int] = {}  # chunk that may start a multi-word alias -> chunks the longest spans
         self.years: set[str] = set()  # chunks holding a year
         self.stemless: set[str] = set()  # chunks without words ("—")
-        self.alias_memo: dict[tuple[tuple[str, ...], bool, int], Any] = {}
+        self.alias_memo: dict[tuple[tuple[str, ...], bool, int], _Aliases] = {}
         self.holiday_memo: dict[tuple[str, ...], tuple[tuple[int, int], ...]] = {}
         self.units_of = self.units.__getitem__
         self.lookup = self.chunks.__getitem__
@@ -241,10 +258,10 @@ class _Reader:
                     continue
                 if _END in window:
                     window = window[: window.index(_END)]
-                key = tuple(window)
-                positions = self.holiday_memo.get(key)
+                holiday_key = tuple(window)
+                positions = self.holiday_memo.get(holiday_key)
                 if positions is None:
-                    positions = self._remember(self.holiday_memo, key, self._holiday_years(key))
+                    positions = self._remember(self.holiday_memo, holiday_key, self._holiday_years(holiday_key))
                 for c, i in positions:
                     if any(a <= k + c < b for a, b in spans):
                         continue  # an alias took the chunk (aliases hold no years)
@@ -268,21 +285,23 @@ class _Reader:
             edited[c] = list(self.lookup(chunks[c]).token_units)
         return edited[c]
 
-    def _alias_window(self, chunks: list[str], k: int, key: tuple[tuple[str, ...], bool, int]) -> Any:
+    def _alias_window(self, chunks: list[str], k: int, key: tuple[tuple[str, ...], bool, int]) -> _Aliases:
         """What the aliases starting in chunk k do (see `_read_aliases`), remembered by its window of chunks."""
         found = self._read_aliases(*key)
         if found is _MORE:  # rare: chunks without words inside the window; read to the end, not remembered
             rest = chunks[k:]
-            return self._read_aliases(tuple(rest[: rest.index(_END)] if _END in rest else rest), True, key[2])
+            read = self._read_aliases(tuple(rest[: rest.index(_END)] if _END in rest else rest), True, key[2])
+            assert read is not _MORE  # read to the end of the text
+            return read
         return self._remember(self.alias_memo, key, found)
 
-    def _read_aliases(self, window: tuple[str, ...], at_end: bool, skip: int) -> Any:
+    def _read_aliases(self, window: tuple[str, ...], at_end: bool, skip: int) -> _Aliases | Literal[_Window.MORE]:
         """For the multi-word aliases starting in the window's first chunk (from word `skip`), longest first:
         (the units of the chunks taken whole, from the first on, or None, edits as ((chunk, start, end, token units),
         ...), the alias words, (chunk, word) where the last alias ends), chunks relative to the first; or
         _NO_ALIAS, or _MORE if an alias may run past a window that ends before the text does."""
         parts = [self.lookup(c) for c in window]
-        edits: list[tuple[int, int, int, tuple[str | None, ...]]] = []
+        edits: list[_Edit] = []
         words: list[str] = []
         free = (0, skip)
         for j in parts[0].multi:
@@ -315,7 +334,7 @@ class _Reader:
         final: dict[int, list[str | None]] = {}
         for c, start, end, replacement in edits:
             final.setdefault(c, list(parts[c].token_units))[start:end] = replacement
-        taken = None
+        taken: tuple[str, ...] | None = None
         if (
             skip == 0
             and free[1] >= len(parts[free[0]].token_units)
@@ -335,7 +354,7 @@ class _Reader:
         return tuple(found)
 
     @staticmethod
-    def _remember(memo: dict[Any, Any], key: Any, value: Any) -> Any:
+    def _remember(memo: dict[_K, _V], key: _K, value: _V) -> _V:
         if len(memo) >= MEMO_LIMIT:
             memo.clear()
         memo[key] = value
@@ -350,14 +369,14 @@ class _EntityUnits(dict[str, str]):
         return unit
 
 
-class _Chunks(dict[str, Any]):
+class _Chunks(dict[str, _V]):
     """Chunk memo: a missing chunk is read on first lookup, so lookups can run in C (`map`)."""
 
-    def __init__(self, make: Callable[[str], Any]):
+    def __init__(self, make: Callable[[str], _V]):
         super().__init__()
         self.make = make
 
-    def __missing__(self, chunk: str) -> Any:
+    def __missing__(self, chunk: str) -> _V:
         return self.make(chunk)
 
 
@@ -375,18 +394,22 @@ FIELD_NAMES = (
     "title", "questions", "keywords", "words", "occasion", "said_via", "text",
     "people", "places", "topics", "reported_by", "speaker", "date",
 )  # fmt: skip
-Fields = tuple[Any, ...]
+Fields: TypeAlias = tuple[
+    str, list[str], list[str], str | None, str | None, str | None, str,
+    list[str], list[str], list[str], list[str], str | None, str,
+]  # fmt: skip
 _FIELDS = attrgetter(*FIELD_NAMES)
 
 
-def fields_of(facts: Iterable[Any]) -> list[Fields]:
+def fields_of(facts: Iterable[Fact]) -> list[Fields]:
     """The `Fields` of facts (`bot.knowledge.model.Fact`s)."""
     return list(map(_FIELDS, facts))
 
 
-def parsed_fields(item: Mapping[str, Any]) -> Fields:
+def parsed_fields(item: Any) -> Fields:
     """The `Fields` of a fact as parsed from YAML, before validation: the validated fact's, if it is valid (a
-    field left out has its default). Raises KeyError if a field every fact has is missing."""
+    field left out has its default). Raw YAML, of any shape: raises KeyError if a field every fact has is missing,
+    and TypeError or AttributeError if it is not a mapping at all."""
     get = item.get
     # Written out, not looped over FIELD_NAMES: this runs for every fact of a big base before it is validated.
     return (
@@ -489,7 +512,7 @@ def _years_and_figures(
         elif unit[0] == "^":
             for f in posting:
                 holidays[f - start].add(int(unit[1:]))
-    none: frozenset[Any] = frozenset()
+    none: frozenset[Never] = frozenset()
     only: dict[int, frozenset[int]] = {}
     years: list[Years] = []
     year_postings: defaultdict[str, list[int]] = defaultdict(list)
@@ -553,7 +576,7 @@ class Reading:
         self.sender: threading.Thread | None = None
         self.receiver: threading.Thread | None = None
         self.result_file: BinaryIO | None = None  # where the worker writes its `Read`
-        self._received: Any = None  # the worker's alias table (None if it failed), once the receiver has ended
+        self._received: object = None  # the worker's alias table (None if it failed), once the receiver has ended
         self._aliases: AliasTable | None = None
         if processes >= 2 and len(fields) >= 2:
             self.split = len(fields) - int(len(fields) * share)
@@ -632,9 +655,8 @@ class Reading:
             if self.receiver is not None:
                 self.receiver.join()
             found = self._received
-            if not _shaped(found, (dict, set)):
-                found = alias_table(self.names)
-            self._aliases = found
+            # The worker's table (a pickle, checked for its shape), or made here.
+            self._aliases = cast(AliasTable, found) if _shaped(found, (dict, set)) else alias_table(self.names)
         return self._aliases
 
     def result(self) -> Read:
@@ -691,7 +713,7 @@ class Reading:
         return Read._make(fields)
 
 
-def _shaped(found: Any, types: tuple[type, ...]) -> bool:
+def _shaped(found: object, types: tuple[type, ...]) -> bool:
     """Whether a message from the worker is a tuple of values of these types (a worker that went wrong may send
     anything pickle can hold)."""
     return isinstance(found, tuple) and len(found) == len(types) and all(map(isinstance, found, types))
@@ -710,10 +732,12 @@ def _merged(head: dict[str, list[int]], tail: dict[str, list[int]]) -> dict[str,
 PIPE_BYTES = 1 << 20  # Linux's default limit for a pipe's buffer (/proc/sys/fs/pipe-max-size)
 
 
-def _widen(pipe: Any) -> None:
+def _widen(pipe: IO[bytes] | None) -> None:
     """Let a pipe to or from the worker hold PIPE_BYTES, where the system allows: the thread at this end needs the
     GIL after each wait on it (up to sys.getswitchinterval() while this process reads), so tens of MB pass in far
     fewer waits than through the default 64 KiB."""
+    if pipe is None:
+        return
     try:
         import fcntl
 

@@ -211,7 +211,8 @@ def plausible_typo(typed: str, word: str) -> bool:
     """Whether `typed` reads as a slip for `word`: letters dropped, doubled or swapped, or a neighbouring
     key or similar-sounding letter substituted. A substitution of an unrelated letter ("tanks" for
     "talks") is more likely a different word."""
-    for tag, i, j in Levenshtein.editops(typed, word):
+    for op in Levenshtein.editops(typed, word):
+        tag, i, j = op.tag, op.src_pos, op.dest_pos
         if tag == "replace" and not _slip(typed[i], word[j]):
             # An OSA transposition shows as two replacements of swapped letters: still a slip.
             swapped = (
@@ -225,7 +226,8 @@ def plausible_typo(typed: str, word: str) -> bool:
 def no_stray_letters(typed: str, word: str) -> bool:
     """Whether every letter `typed` has beyond `word` doubles its neighbour ("whenn" for "when"): otherwise the
     longer word is likely another word ("wheat" is not "what")."""
-    for tag, i, _ in Levenshtein.editops(typed, word):
+    for op in Levenshtein.editops(typed, word):
+        tag, i = op.tag, op.src_pos
         if tag == "delete" and not (
             (i > 0 and typed[i - 1] == typed[i]) or (i + 1 < len(typed) and typed[i + 1] == typed[i])
         ):
