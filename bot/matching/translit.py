@@ -44,7 +44,7 @@ def _morph() -> Callable[[str], bool]:
 def _zipf() -> Callable[[str, str], float]:
     from wordfreq import zipf_frequency
 
-    return zipf_frequency  # type: ignore[no-any-return]
+    return zipf_frequency
 
 
 @functools.lru_cache(maxsize=65536)
