@@ -32,7 +32,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
 from bot.knowledge import collector
-from bot.knowledge.facts import KnowledgeView, YamlValue
+from bot.knowledge.facts import KnowledgeView
 from bot.knowledge.model import Fact
 from bot.matching import reading as rd
 from bot.matching import textnorm as tn
@@ -178,7 +178,7 @@ def build_index(knowledge: KnowledgeView, processes: int | None = None, started:
 
 
 def start_reading(
-    entities: Sequence[YamlValue], facts: Sequence[YamlValue], processes: int | None = None
+    entities: Sequence[object], facts: Sequence[object], processes: int | None = None
 ) -> rd.Reading | None:
     """Begin reading facts as parsed from YAML, before they are validated, in a worker process: given to
     `build_index`, the worker has had the time validation takes. `entities` and `facts` are the items of the

@@ -14,9 +14,15 @@ import html
 import random
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from bot.matching.textnorm import MONTHS
+
+if TYPE_CHECKING:  # types only: rendering needs none of these modules at run time
+    from bot.knowledge.corpus import Article
+    from bot.knowledge.facts import KnowledgeView
+    from bot.knowledge.model import Fact
+    from bot.matching.matcher import Answer
 
 DECLINE = "I have no fact on that in the articles."
 KIND_ORDER = ("exchange", "meeting", "anniversary", "trade", "statement", "quote", "context")
@@ -43,7 +49,7 @@ def format_date(date: str) -> str:
     return date
 
 
-def fact_date(fact: Any) -> str:
+def fact_date(fact: Fact) -> str:
     """The fact's date as people read it, marked when it is not printed exactly in the article."""
     shown = format_date(fact.date)
     certainty = getattr(fact, "date_certainty", "exact")
@@ -57,7 +63,7 @@ def fact_date(fact: Any) -> str:
 # --- names and sources ---------------------------------------------------------------------------------------
 
 
-def entity_name(knowledge: Any, entity_id: str | None) -> str:
+def entity_name(knowledge: KnowledgeView, entity_id: str | None) -> str:
     """The display name of an entity id (the id itself if aliases.yaml lacks it)."""
     if not entity_id:
         return ""
@@ -65,7 +71,7 @@ def entity_name(knowledge: Any, entity_id: str | None) -> str:
     return entity.name if entity is not None else entity_id
 
 
-def _article_ids(fact: Any) -> list[str]:
+def _article_ids(fact: Fact) -> list[str]:
     seen: list[str] = []
     for source in fact.sources:
         if source.article not in seen:
@@ -73,13 +79,13 @@ def _article_ids(fact: Any) -> list[str]:
     return seen
 
 
-def article_line(article: Any) -> str:
+def article_line(article: Article) -> str:
     """'<outlet>, <published date or undated>' for an article (plain text)."""
     published = format_date(article.published) if article.published else "undated"
     return f"{article.outlet}, {published}"
 
 
-def source_lines(fact: Any, knowledge: Any) -> list[str]:
+def source_lines(fact: Fact, knowledge: KnowledgeView) -> list[str]:
     """One plain-text 'Source: <outlet>, <date or undated>' line per article the fact cites (in order)."""
     lines = []
     for article_id in _article_ids(fact):
@@ -88,19 +94,19 @@ def source_lines(fact: Any, knowledge: Any) -> list[str]:
     return lines
 
 
-def source_line(fact: Any, knowledge: Any) -> str:
+def source_line(fact: Fact, knowledge: KnowledgeView) -> str:
     """The fact's source lines as plain text (not escaped), one per cited article, joined by newlines."""
     return "\n".join(source_lines(fact, knowledge))
 
 
-def _sources_html(fact: Any, knowledge: Any) -> str:
+def _sources_html(fact: Fact, knowledge: KnowledgeView) -> str:
     return "\n".join(f"<i>{e(line)}</i>" for line in source_lines(fact, knowledge))
 
 
 # --- facts and answers ---------------------------------------------------------------------------------------
 
 
-def quote_html(fact: Any, knowledge: Any) -> str:
+def quote_html(fact: Fact, knowledge: KnowledgeView) -> str:
     """Speaker, the exact words in a blockquote, and where/when they were said."""
     speaker = entity_name(knowledge, fact.speaker)
     lines = [f"<b>{e(speaker)}</b>:" if speaker else "", f"<blockquote>{e(fact.words or '')}</blockquote>"]
@@ -110,7 +116,7 @@ def quote_html(fact: Any, knowledge: Any) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def fact_html(fact: Any, knowledge: Any) -> str:
+def fact_html(fact: Fact, knowledge: KnowledgeView) -> str:
     """One fact: bold title, the text, (quote block), the date, and its source lines."""
     lines = [f"<b>{e(fact.title)}</b>", e(fact.text)]
     if fact.kind == "quote" and fact.words:
@@ -120,7 +126,7 @@ def fact_html(fact: Any, knowledge: Any) -> str:
     return "\n".join(lines)
 
 
-def list_item_html(number: int, fact: Any, knowledge: Any) -> str:
+def list_item_html(number: int, fact: Fact, knowledge: KnowledgeView) -> str:
     """A numbered list entry: '1. <b>title</b> — date', the text, the source lines."""
     return "\n".join(
         (
@@ -131,13 +137,13 @@ def list_item_html(number: int, fact: Any, knowledge: Any) -> str:
     )
 
 
-def suggestions_html(suggestions: Sequence[Any]) -> str:
+def suggestions_html(suggestions: Sequence[Fact]) -> str:
     if not suggestions:
         return ""
     return "Did you mean:\n" + "\n".join(f"• {e(f.title)}" for f in suggestions)
 
 
-def declined_html(answer: Any) -> str:
+def declined_html(answer: Answer) -> str:
     lines = [DECLINE]
     if answer.suggestions:
         lines.append(suggestions_html(answer.suggestions))
@@ -146,7 +152,7 @@ def declined_html(answer: Any) -> str:
     return "\n\n".join(lines)
 
 
-def answer_html(answer: Any, knowledge: Any) -> str:
+def answer_html(answer: Answer, knowledge: KnowledgeView) -> str:
     """The whole reply to a question: a fact, a numbered list, or an honest decline with suggestions."""
     if not answer.answered or not answer.facts:
         return declined_html(answer)
@@ -162,17 +168,17 @@ def answer_html(answer: Any, knowledge: Any) -> str:
 # --- /year, /timeline, /sources ------------------------------------------------------------------------------
 
 
-def years(knowledge: Any) -> list[int]:
+def years(knowledge: KnowledgeView) -> list[int]:
     """Every year some fact is dated in, ascending."""
     return sorted({f.year for f in knowledge.facts})
 
 
-def year_facts(knowledge: Any, year: int) -> list[Any]:
+def year_facts(knowledge: KnowledgeView, year: int) -> list[Fact]:
     """Facts dated in `year`, by date (file order among equal dates)."""
     return sorted((f for f in knowledge.facts if f.year == year), key=lambda f: f.date)
 
 
-def year_range_text(knowledge: Any) -> str:
+def year_range_text(knowledge: KnowledgeView) -> str:
     ys = years(knowledge)
     return f"{ys[0]}–{ys[-1]}" if ys else "none"
 
@@ -181,12 +187,12 @@ def year_header_html(year: int, count: int) -> str:
     return f"<b>{year}</b>: {count} fact{'s' if count != 1 else ''} in the articles"
 
 
-def year_items_html(knowledge: Any, year: int) -> list[str]:
+def year_items_html(knowledge: KnowledgeView, year: int) -> list[str]:
     """One numbered HTML block per fact of the year (for pagination)."""
     return [list_item_html(i, f, knowledge) for i, f in enumerate(year_facts(knowledge, year), 1)]
 
 
-def year_html(knowledge: Any, year: int) -> str:
+def year_html(knowledge: KnowledgeView, year: int) -> str:
     """What happened in `year`, or a clear message naming the years that have facts."""
     items = year_items_html(knowledge, year)
     if not items:
@@ -194,19 +200,19 @@ def year_html(knowledge: Any, year: int) -> str:
     return "\n\n".join([year_header_html(year, len(items)), *items])
 
 
-def no_year_html(knowledge: Any, year: int) -> str:
+def no_year_html(knowledge: KnowledgeView, year: int) -> str:
     ys = years(knowledge)
     listed = ", ".join(str(y) for y in ys)
     return f"I have no facts dated {year}. The articles cover these years: {e(listed)}."
 
 
-def _highlights(facts: Iterable[Any], limit: int) -> list[Any]:
+def _highlights(facts: Iterable[Fact], limit: int) -> list[Fact]:
     rank = {kind: i for i, kind in enumerate(KIND_ORDER)}
     chosen = sorted(facts, key=lambda f: (rank.get(f.kind, len(rank)), f.date))[:limit]
     return sorted(chosen, key=lambda f: f.date)
 
 
-def timeline_html(knowledge: Any, per_year: int = TIMELINE_PER_YEAR) -> str:
+def timeline_html(knowledge: KnowledgeView, per_year: int = TIMELINE_PER_YEAR) -> str:
     """The highlights of every year (New Year exchanges and meetings first), one block per year."""
     blocks = ["<b>Timeline</b> (highlights of every year; /year YYYY for all of a year)"]
     for year in years(knowledge):
@@ -219,7 +225,7 @@ def timeline_html(knowledge: Any, per_year: int = TIMELINE_PER_YEAR) -> str:
     return "\n\n".join(blocks)
 
 
-def sources_html(knowledge: Any) -> str:
+def sources_html(knowledge: KnowledgeView) -> str:
     """The articles: outlet, date and title, with how many facts cite each."""
     cited: dict[str, int] = {}
     for fact in knowledge.facts:
@@ -242,12 +248,12 @@ def sources_html(knowledge: Any) -> str:
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-def quote_facts(knowledge: Any) -> list[Any]:
+def quote_facts(knowledge: KnowledgeView) -> list[Fact]:
     """Every quote fact, by date."""
     return sorted((f for f in knowledge.facts if f.kind == "quote" and f.words), key=lambda f: f.date)
 
 
-def _entity_names(knowledge: Any, ids: Iterable[str | None]) -> list[str]:
+def _entity_names(knowledge: KnowledgeView, ids: Iterable[str | None]) -> list[str]:
     names: list[str] = []
     for entity_id in ids:
         entity = knowledge.entities.get(entity_id) if entity_id else None
@@ -258,7 +264,7 @@ def _entity_names(knowledge: Any, ids: Iterable[str | None]) -> list[str]:
     return names
 
 
-def _quote_haystack(fact: Any, knowledge: Any) -> tuple[str, str]:
+def _quote_haystack(fact: Fact, knowledge: KnowledgeView) -> tuple[str, str]:
     """(speaker names, everything else) in lower case, for /quote matching."""
     speaker = " | ".join(_entity_names(knowledge, [fact.speaker])).casefold()
     other = " | ".join(
@@ -276,7 +282,7 @@ def _quote_haystack(fact: Any, knowledge: Any) -> tuple[str, str]:
     return speaker, other
 
 
-def select_quotes(knowledge: Any, query: str = "") -> list[Any]:
+def select_quotes(knowledge: KnowledgeView, query: str = "") -> list[Fact]:
     """Quotes for /quote [person or topic], best first: the speaker's names weigh most, then words and topic.
 
     An empty query returns every quote (by date); a query nothing matches returns [].
@@ -304,7 +310,7 @@ def select_quotes(knowledge: Any, query: str = "") -> list[Any]:
     return [fact for _, _, fact in sorted(scored, key=lambda t: (t[0], t[1]))]
 
 
-def pick_quote(quotes: Sequence[Any], rng: random.Random | None = None, exclude: str | None = None) -> Any | None:
+def pick_quote(quotes: Sequence[Fact], rng: random.Random | None = None, exclude: str | None = None) -> Fact | None:
     """A random quote, avoiding `exclude` (a fact id) when there is another choice."""
     choices = [q for q in quotes if q.id != exclude] or list(quotes)
     if not choices:
@@ -312,7 +318,7 @@ def pick_quote(quotes: Sequence[Any], rng: random.Random | None = None, exclude:
     return (rng or random).choice(choices)
 
 
-def quote_speakers(knowledge: Any) -> list[str]:
+def quote_speakers(knowledge: KnowledgeView) -> list[str]:
     """Names of everyone quoted, in first-quoted order."""
     names: list[str] = []
     for fact in quote_facts(knowledge):
@@ -322,7 +328,7 @@ def quote_speakers(knowledge: Any) -> list[str]:
     return names
 
 
-def no_quote_html(knowledge: Any, query: str) -> str:
+def no_quote_html(knowledge: KnowledgeView, query: str) -> str:
     speakers = ", ".join(quote_speakers(knowledge)) or "nobody"
     return f"I have no quote about “{e(query)}”. The articles quote: {e(speakers)}. Try /quote with one of them."
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 MAX_MESSAGE_LENGTH = 4096  # visible characters after entity parsing
 MAX_CALLBACK_DATA = 64  # bytes
@@ -131,7 +131,9 @@ def _pieces(tokens: Sequence[_Token], level: int) -> list[list[_Token]]:
         if pending:
             pieces.append(pending)
         return pieces
-    is_sep = (lambda t: t.is_newline) if level == 1 else (lambda t: t.is_space or t.is_newline)
+    is_sep: Callable[[_Token], bool] = (
+        (lambda t: t.is_newline) if level == 1 else (lambda t: t.is_space or t.is_newline)
+    )
     pieces = [[]]
     for token in tokens:
         if is_sep(token) and pieces[-1]:
