@@ -30,12 +30,16 @@ import dataclasses
 import datetime as dt
 import sys
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from bot.delivery.schedule import exchange_for_run, partial_date_bounds
 from bot.presentation import render
 from bot.presentation.render import e
 from bot.presentation.telegram_text import MAX_MESSAGE_LENGTH, paginate
+
+if TYPE_CHECKING:  # types only: the knowledge is loaded by the caller (or by main_digest, on demand)
+    from bot.knowledge.facts import KnowledgeView
+    from bot.knowledge.model import Fact
 
 YEAR_KINDS = ("meeting", "trade", "anniversary")  # what "the year in relations" is made of
 LINE_KINDS = ("quote", "statement")  # what can be a key line of a message
@@ -82,17 +86,17 @@ class Digest:
 # --- composition (pure) --------------------------------------------------------------------------------------
 
 
-def exchange_years(knowledge: Any) -> list[int]:
+def exchange_years(knowledge: KnowledgeView) -> list[int]:
     """Years that have a New Year exchange in the base, ascending."""
     return sorted({f.year for f in knowledge.facts if f.kind == "exchange"})
 
 
-def latest_year(knowledge: Any) -> int | None:
+def latest_year(knowledge: KnowledgeView) -> int | None:
     years = exchange_years(knowledge)
     return years[-1] if years else None
 
 
-def year_for_run(knowledge: Any, run: dt.datetime, tz: dt.tzinfo | None = None) -> int | None:
+def year_for_run(knowledge: KnowledgeView, run: dt.datetime, tz: dt.tzinfo | None = None) -> int | None:
     """The digest year a scheduled run sends: the latest exchange on or before the run's day (in `tz`, the
     schedule's zone), under a year old. On the default 1 January, the exchange of the previous 31 December.
     """
@@ -100,20 +104,20 @@ def year_for_run(knowledge: Any, run: dt.datetime, tz: dt.tzinfo | None = None) 
     return int(chosen[:4]) if chosen else None
 
 
-def _overlaps(fact: Any, start: dt.date, end: dt.date) -> bool:
+def _overlaps(fact: Fact, start: dt.date, end: dt.date) -> bool:
     first, last = partial_date_bounds(fact.date)
     return first <= end and last >= start
 
 
-def _starts_after(fact: Any, day: dt.date) -> bool:
+def _starts_after(fact: Fact, day: dt.date) -> bool:
     return partial_date_bounds(fact.date)[0] > day
 
 
-def _article_ids(fact: Any) -> list[str]:
+def _article_ids(fact: Fact) -> list[str]:
     return list(dict.fromkeys(s.article for s in fact.sources))
 
 
-def _source_labels(fact: Any, knowledge: Any) -> tuple[str, ...]:
+def _source_labels(fact: Fact, knowledge: KnowledgeView) -> tuple[str, ...]:
     labels = []
     for article_id in _article_ids(fact):
         article = knowledge.articles.get(article_id)
@@ -121,7 +125,7 @@ def _source_labels(fact: Any, knowledge: Any) -> tuple[str, ...]:
     return tuple(labels)
 
 
-def _is_message_line(fact: Any, exchange_dates: set[str]) -> bool:
+def _is_message_line(fact: Fact, exchange_dates: set[str]) -> bool:
     """Part of the New Year messages: says so in occasion/said_via, or (saying nothing) dated the exchange's day."""
     marks = [value.strip().lower() for value in (fact.occasion, fact.said_via) if value and value.strip()]
     if marks:
@@ -129,7 +133,7 @@ def _is_message_line(fact: Any, exchange_dates: set[str]) -> bool:
     return fact.date in exchange_dates
 
 
-def _fact_item(fact: Any, knowledge: Any) -> Item:
+def _fact_item(fact: Fact, knowledge: KnowledgeView) -> Item:
     if fact.kind == "quote" and fact.words:
         return Item(
             "quote",
@@ -150,7 +154,7 @@ def _fact_item(fact: Any, knowledge: Any) -> Item:
     )
 
 
-def _by_date(facts: Iterable[Any]) -> list[Any]:
+def _by_date(facts: Iterable[Fact]) -> list[Fact]:
     return sorted(facts, key=lambda f: partial_date_bounds(f.date))
 
 
@@ -165,13 +169,13 @@ def no_exchange_text(year: int | None, available: Iterable[int]) -> str:
     return text
 
 
-def compose(knowledge: Any, year: int | None = None) -> Digest:
+def compose(knowledge: KnowledgeView, year: int | None = None) -> Digest:
     """The digest of the exchange dated in `year` (default: the latest); `found` is False if there is none."""
     available = tuple(exchange_years(knowledge))
     if year is None:
         year = available[-1] if available else None
     exchanges = [f for f in knowledge.facts if f.kind == "exchange" and f.year == year]
-    if not exchanges:
+    if year is None or not exchanges:  # (no year: no exchange either)
         return Digest(year, "New Year exchange digest", (), available)
     exchanges = _by_date(exchanges)
     ids = {x.id for x in exchanges}
@@ -182,7 +186,7 @@ def compose(knowledge: Any, year: int | None = None) -> Digest:
     related = [f for f in knowledge.facts if f.kind != "exchange" and (f in linked or set(_article_ids(f)) & articles)]
     used: set[str] = set(ids)
 
-    def take(facts: Iterable[Any]) -> list[Any]:
+    def take(facts: Iterable[Fact]) -> list[Fact]:
         chosen = [f for f in facts if f.id not in used]
         used.update(f.id for f in chosen)
         return chosen

@@ -139,7 +139,7 @@ def exchange_for_run(run: dt.datetime, exchange_dates: Iterable[str], tz: dt.tzi
     return max(due)[1] if due else None
 
 
-class DigestTrigger(BaseTrigger):
+class DigestTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler 3 ships no types: an untyped base class
     """APScheduler trigger firing at `next_run`, so the JobQueue keeps exactly the rules tested here."""
 
     def __init__(self, schedule: Schedule) -> None:
