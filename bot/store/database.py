@@ -22,13 +22,14 @@ import os
 import re
 import socket
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
+from pydantic import JsonValue
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -41,6 +42,7 @@ PENDING, SENDING, SENT, FAILED, DROPPED = "pending", "sending", "sent", "failed"
 USER_UNSUBSCRIBED = "unsubscribed with /unsubscribe"
 
 T = TypeVar("T")
+P = ParamSpec("P")
 metadata = sa.MetaData()
 
 schema_version = sa.Table("schema_version", metadata, sa.Column("version", sa.Integer, nullable=False))
@@ -140,7 +142,7 @@ class Subscriber:
     chat_id: int
     active: bool
     chat_type: str | None
-    settings: dict[str, Any]
+    settings: dict[str, JsonValue]
     subscribed_at: str
     unsubscribed_reason: str | None
 
@@ -263,7 +265,7 @@ def _sqlite_setup(engine: AsyncEngine) -> None:
     """WAL, a busy timeout, and transactions that really begin (the sqlite3 module's legacy mode does not)."""
 
     @event.listens_for(engine.sync_engine, "connect")
-    def _connect(dbapi_connection: Any, _record: Any) -> None:
+    def _connect(dbapi_connection: Any, _record: object) -> None:  # the driver's own (untyped) DBAPI connection
         dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself, below
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -279,7 +281,7 @@ def _sqlite_setup(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _atomic(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+def _atomic(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
     """Let a cancelled caller's database call finish first (commit or roll back), then raise CancelledError.
 
     Cancelling an SQLAlchemy/aiosqlite call midway can leave its connection inside a transaction holding
@@ -288,7 +290,7 @@ def _atomic(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
     """
 
     @functools.wraps(method)
-    async def wrapper(*args: Any, **kwargs: Any) -> T:
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         task = asyncio.ensure_future(method(*args, **kwargs))
         try:
             return await asyncio.shield(task)
@@ -445,7 +447,7 @@ class Store:
         return bool(sub and sub.active)
 
     @_atomic
-    async def update_settings(self, chat_id: int, **values: Any) -> dict[str, Any]:
+    async def update_settings(self, chat_id: int, **values: JsonValue) -> dict[str, JsonValue]:
         """Merge `values` into a known chat's settings (JSON); returns the new settings. KeyError if unknown."""
         async with self._tx() as conn:
             row = (
@@ -453,7 +455,7 @@ class Store:
             ).first()
             if row is None:
                 raise KeyError(chat_id)
-            settings = {**json.loads(row.settings or "{}"), **values}
+            settings: dict[str, JsonValue] = {**json.loads(row.settings or "{}"), **values}
             await conn.execute(
                 subscribers.update()
                 .where(subscribers.c.chat_id == chat_id)
@@ -649,7 +651,7 @@ class Store:
 
     @_atomic
     async def release_broadcast(self, year: int, owner: str, finished: bool) -> None:
-        values: dict[str, Any] = {"owner": None, "heartbeat_at": None}
+        values: dict[str, str | None] = {"owner": None, "heartbeat_at": None}
         if finished:
             values["finished_at"] = now_iso()
         async with self._tx() as conn:
