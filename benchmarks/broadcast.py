@@ -67,7 +67,7 @@ async def serve(rate: float) -> None:
 
 async def bench(args: argparse.Namespace) -> None:
     import httpx
-    from telegram import Bot
+    from telegram.ext import ExtBot
     from telegram.request import HTTPXRequest
 
     from bot.config import BroadcastConfig, load_config
@@ -75,6 +75,7 @@ async def bench(args: argparse.Namespace) -> None:
     from bot.delivery.broadcast import broadcast
     from bot.knowledge.facts import load_knowledge
     from bot.store.database import open_store
+    from bot.telegram.app import bot_defaults
     from bot.telegram.http import AiohttpRequest
 
     config = load_config()
@@ -99,7 +100,8 @@ async def bench(args: argparse.Namespace) -> None:
         store = await open_store(Path(tmp) / "bench.sqlite3")
         await store.add_subscribers(chats)
         backend = AiohttpRequest if args.http == "aiohttp" else HTTPXRequest
-        bot = Bot(TOKEN, base_url=base_url, request=backend(connection_pool_size=args.concurrency + 4))
+        request = backend(connection_pool_size=args.concurrency + 4)
+        bot = ExtBot(TOKEN, base_url=base_url, request=request, defaults=bot_defaults(config))  # as send-digest's
         try:
             async with bot, httpx.AsyncClient() as client:
                 server_cpu0 = (await client.get(stats_url)).json()["cpu"]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from knowledge_fixtures import clean_env
-from telegram import Bot
+from telegram.ext import ExtBot
 from telegram.request import HTTPXRequest
 
 from bot.config import BroadcastConfig
@@ -29,6 +29,7 @@ from bot.delivery.broadcast import Summary, TokenBucket, broadcast
 from bot.playground.botapi_server import BotApiServer
 from bot.presentation.telegram_text import visible_text
 from bot.store.database import DROPPED, SENDING, SENT, open_store
+from bot.telegram.app import bot_defaults
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "123456:TEST"
@@ -49,8 +50,10 @@ async def store(tmp_path):
 
 
 @pytest.fixture
-async def bot(server):
-    b = Bot(TOKEN, base_url=server.base_url, request=HTTPXRequest(connection_pool_size=16))
+async def bot(server, bot_config):
+    """A Bot formatting messages as the bot's does (its Defaults)."""
+    request = HTTPXRequest(connection_pool_size=16)
+    b = ExtBot(TOKEN, base_url=server.base_url, request=request, defaults=bot_defaults(bot_config))
     async with b:
         yield b
 

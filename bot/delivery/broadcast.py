@@ -14,7 +14,8 @@ unsubscribe the chat with Telegram's reason; other errors are retried with expon
 `max_attempts`, then recorded as failed (the next run tries again). A lock row per year keeps two
 broadcasts of the same year (bot and CLI, say) from running at once. The engine takes any `telegram.Bot`
 (sending with `do_api_request`), so the bot, the `send-digest` command (wired in `bot.telegram.app`) and
-tests all use it.
+tests all use it; messages are formatted by the bot's `telegram.ext.Defaults` (parse mode, link previews),
+as everything else the bot sends.
 """
 
 from __future__ import annotations
@@ -31,8 +32,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from telegram import Bot
-from telegram.constants import ParseMode
+from telegram import Bot, TelegramObject
 from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 
 from bot.config import BroadcastConfig
@@ -176,6 +176,23 @@ class _DeliveryLog:
         await asyncio.shield(self._task)
 
 
+def message_format(bot: Bot) -> dict[str, Any]:
+    """The bot's `telegram.ext.Defaults` for a message (parse mode, link preview options) as raw sendMessage fields.
+
+    PTB fills Defaults into its own methods' arguments, not into `do_api_request`'s api_kwargs, so the engine
+    copies them. A bot without Defaults (a plain `telegram.Bot`) sends the text as it is.
+    """
+    defaults = getattr(bot, "defaults", None)  # telegram.ext.ExtBot's
+    if defaults is None:
+        return {}
+    fields = {"parse_mode": defaults.parse_mode, "link_preview_options": defaults.link_preview_options}
+    return {
+        name: value.to_dict() if isinstance(value, TelegramObject) else value
+        for name, value in fields.items()
+        if value is not None
+    }
+
+
 def retry_after_seconds(exc: RetryAfter) -> float:
     """The wait Telegram asked for, in seconds."""
     value = getattr(exc, "_retry_after", None)  # a timedelta; reading the public attribute warns about its type
@@ -198,7 +215,6 @@ async def broadcast(
     settings: BroadcastConfig,
     *,
     owner: str | None = None,
-    parse_mode: str = ParseMode.HTML,
 ) -> Summary:
     """Send `parts` (the messages of one digest, in order) to every active subscriber who lacks `year`'s digest."""
     if not parts:
@@ -211,7 +227,7 @@ async def broadcast(
     finished = False
     heart = asyncio.create_task(_heartbeat(store, year, owner))
     try:
-        summary = await _deliver(bot, store, year, list(parts), settings, parse_mode)
+        summary = await _deliver(bot, store, year, list(parts), settings)
         finished = True
         return summary
     finally:
@@ -232,15 +248,13 @@ async def _heartbeat(store: Store, year: int, owner: str) -> None:
             log.warning("digest %s: heartbeat failed", year, exc_info=True)
 
 
-async def _deliver(
-    bot: Bot, store: Store, year: int, parts: list[str], settings: BroadcastConfig, parse_mode: str
-) -> Summary:
+async def _deliver(bot: Bot, store: Store, year: int, parts: list[str], settings: BroadcastConfig) -> Summary:
     plan = await store.plan(year)
     log.info("digest %s: %d to send, %d already have it", year, len(plan.todo), plan.already)
     if not plan.todo:
         return Summary(year, already=plan.already)
     async with store.delivery_log() as apply_marks:
-        return await _send_all(bot, apply_marks, store, year, parts, settings, parse_mode, plan)
+        return await _send_all(bot, apply_marks, store, year, parts, settings, plan)
 
 
 async def _send_all(
@@ -250,7 +264,6 @@ async def _send_all(
     year: int,
     parts: list[str],
     settings: BroadcastConfig,
-    parse_mode: str,
     plan: Plan,
 ) -> Summary:
     loop = asyncio.get_running_loop()
@@ -270,7 +283,7 @@ async def _send_all(
     fatal: list[BaseException] = []
     limiter = TokenBucket(settings.rate_per_second)
     last = len(parts) - 1
-    common = {"parse_mode": parse_mode, "link_preview_options": {"is_disabled": True}}
+    common = message_format(bot)
 
     def stop(exc: BaseException) -> None:
         fatal.append(exc)

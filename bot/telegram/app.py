@@ -23,19 +23,22 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from telegram import BotCommand, Update
+from telegram import BotCommand, LinkPreviewOptions, Update
+from telegram.constants import ParseMode
 from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
     CommandHandler,
+    Defaults,
     InlineQueryHandler,
     MessageHandler,
     filters,
 )
 
 from bot.config import Config, bot_token, load_config
+from bot.delivery.schedule import Schedule
 from bot.telegram import handlers
 from bot.telegram.updatelog import LoggingApplication
 
@@ -171,6 +174,16 @@ def _optional_layer(module_name: str) -> Any | None:
         return None
 
 
+def bot_defaults(config: Config) -> Defaults:
+    """How everything the bot sends is sent: as Telegram HTML (what bot.presentation renders) without link
+    previews; naive times (the JobQueue's among them) in the digest's time zone."""
+    return Defaults(
+        parse_mode=ParseMode.HTML,
+        link_preview_options=LinkPreviewOptions(is_disabled=True),
+        tzinfo=Schedule.from_config(config.digest).tz,
+    )
+
+
 def file_base_url(base_url: str) -> str:
     """The file download URL that goes with a Bot API base URL (".../bot" -> ".../file/bot")."""
     root = base_url[: -len("bot")] if base_url.endswith("bot") else base_url.rstrip("/") + "/"
@@ -194,6 +207,7 @@ def build_application(
         .token(token)
         .base_url(base_url)
         .base_file_url(file_base_url(base_url))
+        .defaults(bot_defaults(config))
         # waits out 429 retry_after and Telegram's flood limits; the overall limit leaves room for the digest broadcast
         .rate_limiter(AIORateLimiter(overall_max_rate=max(30, config.broadcast.rate_per_second), max_retries=3))
         .post_init(post_init)
@@ -281,8 +295,8 @@ def main_run(args: argparse.Namespace) -> int:
 
 def main_send_digest(args: argparse.Namespace) -> int:
     """Broadcast a year's digest now through the configured Bot API, using the configured database."""
-    from telegram import Bot
     from telegram.error import InvalidToken, TelegramError
+    from telegram.ext import ExtBot
 
     from bot.delivery import digest
     from bot.delivery.broadcast import send_digest
@@ -303,7 +317,7 @@ def main_send_digest(args: argparse.Namespace) -> int:
 
     async def run() -> Summary:
         request = AiohttpRequest(connection_pool_size=config.broadcast.concurrency + 4)
-        bot = Bot(token, base_url=config.telegram.api_base_url, request=request)
+        bot = ExtBot(token, base_url=config.telegram.api_base_url, request=request, defaults=bot_defaults(config))
         store = await open_store(config.database)
         try:
             async with bot:  # getMe: checks the token and that the Bot API answers

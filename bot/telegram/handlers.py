@@ -38,7 +38,7 @@ from telegram import (
     Message,
     Update,
 )
-from telegram.constants import ChatAction, ChatType, ParseMode
+from telegram.constants import ChatAction, ChatType
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
@@ -152,11 +152,9 @@ async def send_html(
         sent.append(
             await message.reply_text(
                 part,
-                parse_mode=ParseMode.HTML,
                 reply_markup=keyboard if last else None,
                 do_quote=quote and i == 0,
                 allow_sending_without_reply=True,  # the question may have been deleted meanwhile
-                disable_web_page_preview=True,
             )
         )
     return sent
@@ -424,9 +422,7 @@ async def _edit(query: Any, markup: str, keyboard: InlineKeyboardMarkup | None) 
     if not parts or not isinstance(query.message, Message):
         return False
     try:
-        await query.edit_message_text(
-            parts[0], parse_mode=ParseMode.HTML, reply_markup=keyboard, disable_web_page_preview=True
-        )
+        await query.edit_message_text(parts[0], reply_markup=keyboard)
     except BadRequest as exc:
         if "not modified" in str(exc).lower():
             return True  # the same page pressed twice
@@ -510,9 +506,7 @@ async def on_inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
             id=inline_result_id(f.id, position.get(f.id, i)),
             title=button_text(f.title),
             description=button_text(f"{render.fact_date(f)} — {f.text}", 120),
-            input_message_content=InputTextMessageContent(
-                split_html(render.fact_html(f, knowledge))[0], parse_mode=ParseMode.HTML
-            ),
+            input_message_content=InputTextMessageContent(split_html(render.fact_html(f, knowledge))[0]),
         )
         for i, f in enumerate(facts)
     ]

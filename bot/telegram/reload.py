@@ -18,7 +18,6 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from telegram import Update
-from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, ContextTypes
 
@@ -92,7 +91,7 @@ async def _tell_admins(application: Application, text: str) -> None:
     for admin in application.bot_data["config"].admins:
         try:
             for part in split_html(text):
-                await application.bot.send_message(admin, part, parse_mode=ParseMode.HTML)
+                await application.bot.send_message(admin, part)
         except TelegramError as exc:  # an admin who never started the bot must not stop the others
             log.warning("could not notify admin %s: %s", admin, exc)
 
@@ -112,7 +111,7 @@ async def reload_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     from bot.presentation.telegram_text import split_html
 
     for part in split_html(outcome_html(outcome)):
-        await message.reply_text(part, parse_mode=ParseMode.HTML)
+        await message.reply_text(part)
 
 
 def register(application: Application) -> None:

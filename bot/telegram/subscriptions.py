@@ -16,8 +16,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from telegram import LinkPreviewOptions, Update
-from telegram.constants import ParseMode
+from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, ContextTypes
 
@@ -217,9 +216,7 @@ async def show_digest(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await message.reply_text(f"Usage: /digest [year], e.g. /digest 2024. Digests exist for: {years}.")
         return
     for part in digest.render_parts(digest.compose(knowledge, year)):
-        await message.reply_text(
-            part, parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)
-        )
+        await message.reply_text(part)
 
 
 # --- admin commands --------------------------------------------------------------------------------------------
