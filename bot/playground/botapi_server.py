@@ -27,7 +27,8 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
-from typing import Any
+from types import TracebackType
+from typing import Any, TypeVar
 
 import tornado.httpserver
 import tornado.httputil
@@ -47,6 +48,7 @@ from bot.playground.botapi_validate import (
 )
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{1,100}$")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -269,9 +271,9 @@ class BotApiServer:
             return error.code, error.response()
         except Exception:
             log.exception("the test Bot API server failed on %s", method)
-            error = ApiError(500, "Internal Server Error")
-            self._record(method, params, error=error)
-            return 500, error.response()
+            failure = ApiError(500, "Internal Server Error")
+            self._record(method, params, error=failure)
+            return 500, failure.response()
         result = reply.result if isinstance(reply, _WithDescription) else reply
         call = self._record(method, params, result=result)
         body: dict[str, Any] = {"ok": True, "result": call.result}
@@ -804,7 +806,7 @@ class BotApiServer:
         """Return once the bot has a getUpdates long poll waiting (so the next update reaches it at once)."""
         await self._wait_for(lambda: True if self.polling else None, timeout, "no getUpdates long poll")
 
-    async def _wait_for(self, find: Callable[[], Any], timeout: float, what: str) -> Any:
+    async def _wait_for(self, find: Callable[[], _T | None], timeout: float, what: str) -> _T:
         deadline = time.monotonic() + timeout
         while (found := find()) is None:
             remaining = deadline - time.monotonic()
@@ -887,7 +889,7 @@ def _clone(value: Any) -> Any:
     return value
 
 
-def _set_optional(message: dict, key: str, value: Any) -> None:
+def _set_optional(message: dict[str, Any], key: str, value: object) -> None:
     if value:
         message[key] = value
     else:
@@ -951,9 +953,12 @@ class _JsonHandler(tornado.web.RequestHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.reply(status_code, {"ok": False, "error_code": status_code, "description": self._reason})
 
-    def log_exception(self, typ, value, tb) -> None:  # type: ignore[no-untyped-def]
-        # tornado's default logs the request URI, which carries the bot token
-        log.error("error serving a Bot API request: %r", value, exc_info=(typ, value, tb))
+    def log_exception(
+        self, typ: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        # tornado's default logs the request URI, which carries the bot token. (tornado passes sys.exc_info():
+        # the exception carries the same type and traceback.)
+        log.error("error serving a Bot API request: %r", value, exc_info=value)
 
 
 class _BotApiHandler(_JsonHandler):

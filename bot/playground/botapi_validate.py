@@ -9,7 +9,7 @@ bytes, at most 50 inline results, command names, chat actions, ...) and Telegram
 plus entities with offsets in UTF-16 code units. Every rejection is an `ApiError` carrying the error code and the
 description Telegram would answer with. The server is deliberately stricter than Telegram in two places, to catch
 bot bugs early: unknown parameters and unknown object fields are rejected (Telegram silently ignores them), and a
-bare `<` or an `&` that does not start an entity is rejected in HTML (Telegram passes some of them through). """
+bare `<` or an `&` that does not start an entity is rejected in HTML (Telegram passes some of them through)."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ HTML/CSS/JS in `bot/playground/static/`; it renders Bot API messages (text + ent
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import ctypes
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import tornado.http1connection
 import tornado.web
 
 from bot.config import Config, load_config
@@ -192,7 +194,9 @@ class PressHandler(_ApiHandler):
 
 class UpdatesHandler(_ApiHandler):
     def _gone(self) -> bool:
-        return self.request.connection.stream.closed()
+        connection = self.request.connection
+        assert isinstance(connection, tornado.http1connection.HTTP1Connection)  # tornado's HTTP server's
+        return connection.stream.closed()
 
     async def get(self) -> None:
         try:
@@ -236,10 +240,13 @@ def commands_for_menu(my_commands: list[dict[str, Any]]) -> list[dict[str, str]]
     ]
 
 
-def playground_routes(srv: BotApiServer, chat_id: int = PLAYGROUND_USER_ID) -> list[tuple[str, Any, dict[str, Any]]]:
+Route = tuple[str, type[tornado.web.RequestHandler], dict[str, object]]  # pattern, handler, its initialize() args
+
+
+def playground_routes(srv: BotApiServer, chat_id: int = PLAYGROUND_USER_ID) -> list[Route]:
     """Tornado routes of the page and its API for the server's chat with `chat_id`."""
     feed = ChatFeed(srv, chat_id)
-    api = {"feed": feed}
+    api: dict[str, object] = {"feed": feed}
     return [
         (r"/", PageHandler, {}),
         (r"/playground/?", PageHandler, {}),
@@ -372,6 +379,6 @@ async def _terminate(proc: asyncio.subprocess.Process) -> None:
         await proc.wait()
 
 
-def main_playground(args: Any) -> int:
+def main_playground(args: argparse.Namespace) -> int:
     config = load_config(getattr(args, "config", None))
     return asyncio.run(run_playground(config, getattr(args, "config", None)))
