@@ -14,20 +14,37 @@ import datetime
 import json
 import sys
 from collections.abc import Iterable
-from typing import Any, TextIO
+from typing import TextIO, TypedDict
 
 from bot.config import load_config
+from bot.knowledge.facts import KnowledgeView
 from bot.matching.loading import load_indexed_or_raise
 from bot.matching.matcher import Answer, Index, answer
 from bot.presentation.render import answer_html, to_plain
 
 
-def reply_text(result: Answer, knowledge: Any) -> str:
+class SuggestionJson(TypedDict):
+    id: str
+    title: str
+
+
+class AnswerJson(TypedDict):
+    """The JSON object `ask --json` prints for one answer."""
+
+    question: str
+    answered: bool
+    text: str
+    facts: list[str]  # fact ids, best first
+    score: float
+    suggestions: list[SuggestionJson]
+
+
+def reply_text(result: Answer, knowledge: KnowledgeView) -> str:
     """The reply as plain text, derived from the same HTML the bot sends."""
     return to_plain(answer_html(result, knowledge))
 
 
-def answer_json(result: Answer, knowledge: Any) -> dict[str, Any]:
+def answer_json(result: Answer, knowledge: KnowledgeView) -> AnswerJson:
     """The JSON object `ask --json` prints for one answer."""
     return {
         "question": result.question,
@@ -42,7 +59,7 @@ def answer_json(result: Answer, knowledge: Any) -> dict[str, Any]:
 def run_questions(
     questions: Iterable[str],
     index: Index,
-    knowledge: Any,
+    knowledge: KnowledgeView,
     out: TextIO,
     as_json: bool,
     today: datetime.date | None = None,

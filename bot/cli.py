@@ -12,6 +12,7 @@ import argparse
 import importlib
 import os
 import sys
+from collections.abc import Callable
 
 from bot.config import ConfigError
 
@@ -66,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     module_name, func_name = COMMANDS[args.command].split(":")
-    func = getattr(importlib.import_module(module_name), func_name)
+    func: Callable[[argparse.Namespace], int | None] = getattr(importlib.import_module(module_name), func_name)
     try:
         return int(func(args) or 0)
     except BrokenPipeError:  # the reader went away (`... | head`): stop quietly with success, as Unix tools do

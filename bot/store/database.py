@@ -26,13 +26,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Seque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
-from pydantic import JsonValue
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+if TYPE_CHECKING:  # types only: the store does not need pydantic at run time
+    from pydantic import JsonValue
 
 # Delivery statuses. A chat's row for a year moves pending -> sending -> (pending for the next part ->
 # sending ...) -> sent; or to failed (gave up after max_attempts; retried by the next run) or dropped (Telegram
