@@ -81,6 +81,8 @@ async def bench(args: argparse.Namespace) -> None:
     config = load_config()
     knowledge = load_knowledge(config.knowledge_dir, config.corpus_dir)
     year = digest.latest_year(knowledge)
+    if year is None:
+        raise SystemExit("the knowledge has no New Year exchange: there is no digest to broadcast")
     message = digest.render_parts(digest.compose(knowledge, year))[0]  # a real digest message (~4 KB of HTML)
     settings = BroadcastConfig(
         rate_per_second=args.rate,
@@ -93,6 +95,7 @@ async def bench(args: argparse.Namespace) -> None:
         sys.executable, "-m", "benchmarks.broadcast", "--serve", "--server-rate", str(args.server_rate),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
+    assert server.stdin is not None and server.stdout is not None  # both piped
     base_url = (await server.stdout.readline()).decode().strip()
     stats_url = base_url.removesuffix("/bot") + "/stats"
     chats = list(range(1_000_001, 1_000_001 + args.subscribers))
