@@ -277,6 +277,38 @@ async def test_token_bucket_keeps_the_rate_and_honours_pauses():
     assert clock[0] >= starts[-1] + 5
 
 
+async def test_in_the_bot_a_broadcast_keeps_its_configured_rate_and_is_not_limited_twice(
+    server, store, bot_app, monkeypatch
+):
+    """The Application's AIORateLimiter (30 messages/s) limits replies; the broadcast's sends pass it by
+    (rate_limit_args), so its own token bucket alone keeps it to broadcast.rate_per_second."""
+    from telegram.ext import AIORateLimiter
+
+    from bot.telegram.app import prelimited
+
+    through_limiter: list[str] = []
+    process_request = AIORateLimiter.process_request
+
+    async def counting(self, callback, args, kwargs, endpoint, data, rate_limit_args):
+        through_limiter.append(endpoint.lower())
+        return await process_request(self, callback, args, kwargs, endpoint, data, rate_limit_args)
+
+    monkeypatch.setattr(AIORateLimiter, "process_request", counting)
+    chats = list(range(5001, 5181))
+    await store.add_subscribers(chats)
+    settings = BroadcastConfig(rate_per_second=90, per_chat_interval=0.2, concurrency=8, max_attempts=3)
+    bot = bot_app.bot
+    started = asyncio.get_running_loop().time()
+    summary = await broadcast(bot, store, 2025, ["hello"], settings, rate_limit_args=prelimited(bot))
+    elapsed = asyncio.get_running_loop().time() - started
+    assert summary.sent == len(chats) and server.stats.per_chat == dict.fromkeys(chats, 1)
+    assert server.stats.peak_per_second <= settings.rate_per_second + 1  # the configured rate, kept
+    assert "sendmessage" not in through_limiter  # not limited a second time ...
+    assert elapsed < len(chats) / 30  # ... nor held to the replies' 30 messages/s
+    await bot.send_message(chats[0], "a reply")
+    assert through_limiter == ["sendmessage"]  # replies still go through the AIORateLimiter
+
+
 # --- the send-digest command, including a real kill -9 -------------------------------------------------------
 
 

@@ -8,7 +8,8 @@ run killed in the middle (kill -9 included) is finished by the next one with nob
 message per chat sent twice: the one that was in flight, or delivered in the last few milliseconds before
 the kill without its outcome committed (at 900 messages/s, a handful of chats). Only chats whose row says
 "sending" can get a duplicate. Telegram's limits are kept by a token bucket for the overall rate, a pause
-of `per_chat_interval` between two messages to one chat, and a fixed number of concurrent senders. 429
+of `per_chat_interval` between two messages to one chat, and a fixed number of concurrent senders (the
+bot's own rate limiter lets these messages pass, told so by `rate_limit_args`). 429
 waits the given retry_after (and holds the whole broadcast that long); 403 and 400 "chat not found"
 unsubscribe the chat with Telegram's reason; other errors are retried with exponential backoff up to
 `max_attempts`, then recorded as failed (the next run tries again). A lock row per year keeps two
@@ -215,8 +216,13 @@ async def broadcast(
     settings: BroadcastConfig,
     *,
     owner: str | None = None,
+    rate_limit_args: object = None,
 ) -> Summary:
-    """Send `parts` (the messages of one digest, in order) to every active subscriber who lacks `year`'s digest."""
+    """Send `parts` (the messages of one digest, in order) to every active subscriber who lacks `year`'s digest.
+
+    `rate_limit_args`, when given, goes with every send (`telegram.ext.ExtBot`): how the bot's own rate limiter
+    is to treat messages this broadcast has rate-limited already (bot.telegram.app.PRELIMITED: let them pass).
+    """
     if not parts:
         raise ValueError("nothing to send")
     owner = owner or process_owner()
@@ -227,7 +233,7 @@ async def broadcast(
     finished = False
     heart = asyncio.create_task(_heartbeat(store, year, owner))
     try:
-        summary = await _deliver(bot, store, year, list(parts), settings)
+        summary = await _deliver(bot, store, year, list(parts), settings, rate_limit_args)
         finished = True
         return summary
     finally:
@@ -248,13 +254,15 @@ async def _heartbeat(store: Store, year: int, owner: str) -> None:
             log.warning("digest %s: heartbeat failed", year, exc_info=True)
 
 
-async def _deliver(bot: Bot, store: Store, year: int, parts: list[str], settings: BroadcastConfig) -> Summary:
+async def _deliver(
+    bot: Bot, store: Store, year: int, parts: list[str], settings: BroadcastConfig, rate_limit_args: object
+) -> Summary:
     plan = await store.plan(year)
     log.info("digest %s: %d to send, %d already have it", year, len(plan.todo), plan.already)
     if not plan.todo:
         return Summary(year, already=plan.already)
     async with store.delivery_log() as apply_marks:
-        return await _send_all(bot, apply_marks, store, year, parts, settings, plan)
+        return await _send_all(bot, apply_marks, store, year, parts, settings, plan, rate_limit_args)
 
 
 async def _send_all(
@@ -265,6 +273,7 @@ async def _send_all(
     parts: list[str],
     settings: BroadcastConfig,
     plan: Plan,
+    rate_limit_args: object,
 ) -> Summary:
     loop = asyncio.get_running_loop()
     counts = {"sent": 0, "unsubscribed": 0, "failed": 0, "messages": 0, "throttled": 0}
@@ -284,6 +293,7 @@ async def _send_all(
     limiter = TokenBucket(settings.rate_per_second)
     last = len(parts) - 1
     common = message_format(bot)
+    options: dict[str, Any] = {} if rate_limit_args is None else {"rate_limit_args": rate_limit_args}
 
     def stop(exc: BaseException) -> None:
         fatal.append(exc)
@@ -309,7 +319,9 @@ async def _send_all(
         chat, part = job.chat_id, job.part
         await limiter.acquire()
         try:
-            await bot.do_api_request(SEND_MESSAGE, api_kwargs={"chat_id": chat, "text": parts[part], **common})
+            await bot.do_api_request(
+                SEND_MESSAGE, api_kwargs={"chat_id": chat, "text": parts[part], **common}, **options
+            )
         except RetryAfter as exc:
             wait = retry_after_seconds(exc)
             counts["throttled"] += 1
@@ -404,11 +416,13 @@ async def _drop(journal: _DeliveryLog, chat: int, year: int, part: int, exc: Tel
     await journal.write([Mark(chat, year, DROPPED, part, error=reason, unsubscribe_reason=reason)])
 
 
-async def send_digest(bot: Bot, store: Store, knowledge: Any, year: int, settings: BroadcastConfig) -> Summary:
+async def send_digest(
+    bot: Bot, store: Store, knowledge: Any, year: int, settings: BroadcastConfig, *, rate_limit_args: object = None
+) -> Summary:
     """Compose `year`'s digest from the current facts and broadcast it. ValueError if the year has no exchange."""
     from bot.delivery import digest
 
     composed = digest.compose(knowledge, year)
     if not composed.found:
         raise ValueError(digest.render_plain(composed))
-    return await broadcast(bot, store, year, digest.render_parts(composed), settings)
+    return await broadcast(bot, store, year, digest.render_parts(composed), settings, rate_limit_args=rate_limit_args)

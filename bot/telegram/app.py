@@ -20,10 +20,10 @@ import logging
 import sys
 import threading
 import urllib.parse
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
-from telegram import BotCommand, LinkPreviewOptions, Update
+from telegram import Bot, BotCommand, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
     AIORateLimiter,
@@ -67,6 +67,7 @@ SUBSCRIPTION_COMMANDS = (
 STARTUP_HOOKS = "on_startup"  # bot_data list of async callables(application), run at the end of post_init
 SHUTDOWN_HOOKS = "on_shutdown"  # bot_data list of async callables(application), run in post_shutdown
 MENU = "menu_commands"
+PRELIMITED = "prelimited"  # rate_limit_args of a request its sender has rate-limited already (the digest broadcast)
 
 
 # --- token-safe logging -----------------------------------------------------------------------------------------
@@ -184,6 +185,34 @@ def bot_defaults(config: Config) -> Defaults:
     )
 
 
+class BotRateLimiter(AIORateLimiter):
+    """PTB's AIORateLimiter for everything the bot sends, except requests with rate_limit_args=PRELIMITED.
+
+    Those go straight through: the digest broadcast keeps Telegram's limits itself (broadcast.rate_per_second,
+    the per-chat interval, and 429 pauses and retries, in bot.delivery.broadcast). Through this limiter as well,
+    each of its messages would be limited twice, and its 429s retried here before the broadcast saw them.
+    """
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, Any]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | str | None,
+    ) -> Any:
+        if rate_limit_args == PRELIMITED:
+            return await callback(*args, **kwargs)
+        retries = rate_limit_args if isinstance(rate_limit_args, int) else None
+        return await super().process_request(callback, args, kwargs, endpoint, data, retries)
+
+
+def prelimited(bot: Bot) -> str | None:
+    """The rate_limit_args for sends the caller rate-limits itself: PRELIMITED if `bot` has a BotRateLimiter."""
+    return PRELIMITED if isinstance(getattr(bot, "rate_limiter", None), BotRateLimiter) else None
+
+
 def file_base_url(base_url: str) -> str:
     """The file download URL that goes with a Bot API base URL (".../bot" -> ".../file/bot")."""
     root = base_url[: -len("bot")] if base_url.endswith("bot") else base_url.rstrip("/") + "/"
@@ -208,8 +237,9 @@ def build_application(
         .base_url(base_url)
         .base_file_url(file_base_url(base_url))
         .defaults(bot_defaults(config))
-        # waits out 429 retry_after and Telegram's flood limits; the overall limit leaves room for the digest broadcast
-        .rate_limiter(AIORateLimiter(overall_max_rate=max(30, config.broadcast.rate_per_second), max_retries=3))
+        # Telegram's flood limits (30 messages/s overall, 20 a minute per group) for replies, 429 retry_after waited
+        # out; the digest broadcast passes by it (PRELIMITED), limited by its own bucket at broadcast.rate_per_second
+        .rate_limiter(BotRateLimiter(max_retries=3))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
         .build()
@@ -311,9 +341,10 @@ def main_send_digest(args: argparse.Namespace) -> int:
     knowledge = load_knowledge(config.knowledge_dir, config.corpus_dir)
     year = args.year if args.year is not None else digest.latest_year(knowledge)
     composed = digest.compose(knowledge, year)
-    if not composed.found:  # said before anything is opened or sent
+    if not composed.found or composed.year is None:  # said before anything is opened or sent
         print(digest.render_plain(composed), file=sys.stderr)
         return 2
+    found_year = composed.year
 
     async def run() -> Summary:
         request = AiohttpRequest(connection_pool_size=config.broadcast.concurrency + 4)
@@ -321,7 +352,7 @@ def main_send_digest(args: argparse.Namespace) -> int:
         store = await open_store(config.database)
         try:
             async with bot:  # getMe: checks the token and that the Bot API answers
-                return await send_digest(bot, store, knowledge, composed.year, config.broadcast)
+                return await send_digest(bot, store, knowledge, found_year, config.broadcast)
         finally:
             await store.close()
 

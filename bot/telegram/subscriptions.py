@@ -25,6 +25,7 @@ from bot.delivery import digest
 from bot.delivery.broadcast import Summary, send_digest
 from bot.delivery.schedule import DigestTrigger, Schedule, last_run, missed_run, next_run
 from bot.store.database import Stats, Store, open_store
+from bot.telegram.app import prelimited
 from bot.telegram.handlers import admin_only
 
 log = logging.getLogger(__name__)
@@ -143,7 +144,8 @@ async def run_scheduled(application: Application, moment: dt.datetime) -> Summar
         log.warning("digest run of %s: no exchange in the base within the past year; nothing sent", moment)
         await store.finish_run(moment, None)
         return None
-    summary = await send_digest(application.bot, store, knowledge, year, data["config"].broadcast)
+    bot = application.bot
+    summary = await send_digest(bot, store, knowledge, year, data["config"].broadcast, rate_limit_args=prelimited(bot))
     if summary.busy is None:
         await store.finish_run(moment, year)
     await _tell_admins(application, f"Scheduled digest run of {moment:%Y-%m-%d %H:%M} UTC: {summary.text()}")
@@ -244,7 +246,9 @@ async def send_digest_command(update: Update, context: ContextTypes.DEFAULT_TYPE
 
     async def run() -> None:
         try:
-            summary = await send_digest(context.bot, store, knowledge, composed.year, config.broadcast)
+            summary = await send_digest(
+                context.bot, store, knowledge, composed.year, config.broadcast, rate_limit_args=prelimited(context.bot)
+            )
             text = summary.text()
         except Exception as exc:  # reported to the admin who asked; details in the log
             log.exception("manual digest broadcast failed")
