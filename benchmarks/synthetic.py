@@ -218,8 +218,8 @@ def _fact(
                        "context"))  # fmt: skip
     base: dict[str, Any] = {"reported_by": [outlet["id"]], "keywords": []}
     also: list[tuple[Any, ...]] = []  # further questions the fact answers as well as any other
-    sig: tuple[Any, ...]
-    variants: list[tuple[str, tuple[Any, ...]]]  # (question, its signature)
+    sig: tuple[object, ...]
+    variants: list[tuple[str, tuple[object, ...]]]  # (question, its signature)
     if kind == "meeting":
         fid = f"{last1.lower()}-{city['name'].lower()}-{year}-{month:02d}-{i}"
         base |= {

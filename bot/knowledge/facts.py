@@ -22,10 +22,10 @@ import typing
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Generic, Protocol, TextIO, TypeAlias, TypeVar
+from typing import Generic, Protocol, TextIO, TypeAlias, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, JsonValue, ValidationError
 from pydantic_core import ErrorDetails
 from rapidfuzz import fuzz
 
@@ -893,7 +893,7 @@ def main_validate(args: argparse.Namespace) -> int:
     return run(args)
 
 
-def fact_json(fact: Fact) -> dict[str, Any]:
+def fact_json(fact: Fact) -> dict[str, JsonValue]:
     """Every model field of a fact, as JSON data (None for an absent optional field)."""
     return fact.model_dump(mode="json")
 
