@@ -23,7 +23,7 @@ import logging
 import math
 import os
 from collections import defaultdict
-from collections.abc import Container, Iterable, Mapping, Sequence
+from collections.abc import Collection, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import NamedTuple
@@ -904,10 +904,10 @@ def _candidates(index: Index, q: Query, constrained: bool) -> list[int]:
     gathered: dict[int, float] = {}
     spent = 0
     for unit in units:
-        posting: Iterable[int] = index.postings.get(unit.key, ())
+        posting: Collection[int] = index.postings.get(unit.key, ())
         if unit.alt:
             posting = set(posting) | set(index.postings.get(unit.alt, ()))
-        size = len(posting)  # type: ignore[arg-type]
+        size = len(posting)
         if gathered and spent + size > POSTING_BUDGET:
             break  # the remaining units are commoner still
         spent += size

@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 from itertools import pairwise
+from typing import TypeVar
 
 from rapidfuzz.distance import Levenshtein
+
+_V = TypeVar("_V")
 
 # --- normalisation and tokens --------------------------------------------------------------------------------
 
@@ -559,9 +563,9 @@ RELATIVE_YEAR_PATTERNS: tuple[tuple[tuple[str, ...], int], ...] = tuple(
 )
 
 
-def by_first(patterns: tuple[tuple[tuple[str, ...], object], ...]) -> dict[str, list[tuple[tuple[str, ...], object]]]:
+def by_first(patterns: Sequence[tuple[tuple[str, ...], _V]]) -> dict[str, list[tuple[tuple[str, ...], _V]]]:
     """Patterns grouped by their first stem (longest first), so a scan tries only those that can match."""
-    grouped: dict[str, list[tuple[tuple[str, ...], object]]] = {}
+    grouped: dict[str, list[tuple[tuple[str, ...], _V]]] = {}
     for pattern, value in patterns:
         grouped.setdefault(pattern[0], []).append((pattern, value))
     return grouped
@@ -585,7 +589,7 @@ def relative_years(stems: list[str], today: datetime.date) -> list[tuple[int, in
     while i < len(stems):
         for pattern, offset in _RELATIVE_BY_FIRST.get(stems[i], ()):
             if tuple(stems[i : i + len(pattern)]) == pattern:
-                found.append((i, i + len(pattern), today.year + int(offset)))  # type: ignore[call-overload]
+                found.append((i, i + len(pattern), today.year + int(offset)))
                 i += len(pattern)
                 break
         else:

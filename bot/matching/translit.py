@@ -37,7 +37,8 @@ _SOFT_SIGN_BEFORE = re.compile(r"(?<=[лнтсдрзвм])(?=[кнмтс]|$)")
 def _morph() -> Callable[[str], bool]:
     import pymorphy3  # loaded on first use: its dictionary takes a moment and some memory
 
-    return pymorphy3.MorphAnalyzer().word_is_known  # type: ignore[no-any-return]
+    word_is_known: Callable[[str], bool] = pymorphy3.MorphAnalyzer().word_is_known  # pymorphy3 ships no types
+    return word_is_known
 
 
 @functools.cache
