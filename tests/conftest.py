@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -40,10 +39,11 @@ def bot_config(tmp_path):
     from bot.config import load_config
 
     config = load_config(ROOT / "config.yaml", environ={})
-    return dataclasses.replace(
-        config,
-        database=tmp_path / "bot.sqlite3",
-        reload=dataclasses.replace(config.reload, interval=0),
+    return config.model_copy(
+        update={
+            "database": str(tmp_path / "bot.sqlite3"),
+            "reload": config.reload.model_copy(update={"interval": 0}),
+        }
     )
 
 

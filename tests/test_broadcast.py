@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import itertools
 import os
 import signal
@@ -142,7 +141,7 @@ async def test_errors_beyond_max_attempts_are_recorded_and_retried_by_the_next_r
     year, messages = parts
     await store.add_subscribers([7, 8])
     server.fail_chat(8, status=502, times=FAST.max_attempts)
-    settings = dataclasses.replace(FAST, max_attempts=2)
+    settings = FAST.model_copy(update={"max_attempts": 2})
     first = await broadcast(bot, store, year, messages[:1], settings)
     assert (first.sent, first.failed) == (1, 1)
     row = await store.delivery(8, year)
@@ -168,7 +167,7 @@ async def test_resume_after_a_crash_while_a_message_is_in_flight(server, store, 
     year, messages = parts
     chats = list(range(2001, 2031))
     await store.add_subscribers(chats)
-    settings = dataclasses.replace(FAST, per_chat_interval=0.05)
+    settings = FAST.model_copy(update={"per_chat_interval": 0.05})
     task = asyncio.create_task(broadcast(bot, store, year, messages, settings))
     crashed_in: list[int] = []
 
@@ -231,7 +230,7 @@ async def test_a_delivery_log_failure_stops_the_broadcast_and_the_next_run_finis
 
 async def test_two_broadcasts_of_the_same_year_do_not_run_at_once(server, store, bot):
     await store.add_subscribers(list(range(1, 21)))
-    slow = dataclasses.replace(FAST, rate_per_second=20)
+    slow = FAST.model_copy(update={"rate_per_second": 20})
     first = asyncio.create_task(broadcast(bot, store, 2024, ["hello"], slow))
     await asyncio.sleep(0.2)
     second = await broadcast(bot, store, 2024, ["hello"], slow)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import PROJECT_ROOT, ConfigError, bot_token, env_overrides, load_config
+from bot.config import PROJECT_ROOT, ConfigError, bot_token, database_url, env_overrides, load_config
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -22,7 +22,8 @@ def test_shipped_config_loads_with_documented_defaults() -> None:
     assert (config.digest.month, config.digest.day, config.digest.time) == (1, 1, "10:00")
     assert config.digest.timezone == "Europe/Moscow"
     assert config.digest.grace_days == 7
-    assert config.database == PROJECT_ROOT / "data" / "bot.sqlite3"
+    assert config.database == str(PROJECT_ROOT / "data" / "bot.sqlite3")
+    assert database_url(config.database) == f"sqlite+aiosqlite:///{PROJECT_ROOT / 'data' / 'bot.sqlite3'}"
 
 
 def test_environment_overrides_file(tmp_path: Path) -> None:
@@ -35,7 +36,7 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
         "BOT_BROADCAST_RATE": "900",
     }
     config = load_config(path, environ=environ)
-    assert config.database == Path("/tmp/other.db")
+    assert config.database == "/tmp/other.db"
     assert config.admins == (5, 7)
     assert config.telegram.api_base_url == "http://127.0.0.1:9/bot"
     assert config.logging.log_message_text is True
@@ -43,8 +44,39 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
 
 
 def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, "database: data/x.db\n"), environ={})
-    assert config.database == tmp_path / "data" / "x.db"
+    config = load_config(write(tmp_path, "database: data/x.db\nknowledge_dir: k\n"), environ={})
+    assert config.database == str(tmp_path / "data" / "x.db")
+    assert config.knowledge_dir == tmp_path / "k"
+    # So are relative paths from the environment; a URL is kept as given.
+    config = load_config(write(tmp_path, ""), environ={"BOT_DATABASE": "x.db", "BOT_CORPUS_DIR": "c"})
+    assert (config.database, config.corpus_dir) == (str(tmp_path / "x.db"), tmp_path / "c")
+    assert database_url(config.database) == f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite+aiosqlite:///relative/to/the/working/dir.db", "postgresql+asyncpg://bot:pw@db.example.org:5432/bot"],
+)
+def test_database_url_is_kept_as_given(tmp_path: Path, url: str) -> None:
+    assert load_config(write(tmp_path, f"database: '{url}'\n"), environ={}).database == url
+    config = load_config(write(tmp_path, ""), environ={"BOT_DATABASE": url})
+    assert config.database == url
+    assert database_url(config.database) == url
+
+
+@pytest.mark.parametrize(
+    ("text", "environ", "fragment"),
+    [
+        ("database: ''\n", {}, "config key database: expected the path of the SQLite file or a database URL"),
+        ("", {"BOT_DATABASE": "postgres ql://bot:hunter2@db/bot"}, "environment variable BOT_DATABASE: expected"),
+    ],
+)
+def test_bad_database_gets_a_clear_message_without_the_value(
+    tmp_path: Path, text: str, environ: dict[str, str], fragment: str
+) -> None:
+    with pytest.raises(ConfigError, match=fragment) as info:
+        load_config(write(tmp_path, text), environ=environ)
+    assert "hunter2" not in str(info.value)
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,6 @@ and a shutdown in the middle of a broadcast."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
 import re
@@ -75,7 +74,7 @@ async def test_a_failing_handler_is_logged_as_outcome_error(botapi, bot_app, mon
 
 
 async def test_stats_counts_questions_asked_answered_and_declined(botapi, bot_config, knowledge, index):
-    config = dataclasses.replace(bot_config, admins=(ADMIN,))
+    config = bot_config.model_copy(update={"admins": (ADMIN,)})
     async with running_app(config, botapi.base_url, knowledge=knowledge, index=index):
         await ask(botapi, 601, TRADE_Q)
         await ask(botapi, 601, "when did mishustin visit beijing")
@@ -158,11 +157,12 @@ async def test_unanswered_command_lists_recorded_questions_grouped(tmp_path: Pat
 async def live_app(botapi, bot_config, tmp_path):
     """The bot on a private copy of knowledge/ with a fast reload poll, and an admin."""
     shutil.copytree(ROOT / "knowledge", tmp_path / "knowledge")
-    config = dataclasses.replace(
-        bot_config,
-        knowledge_dir=tmp_path / "knowledge",
-        admins=(ADMIN,),
-        reload=dataclasses.replace(bot_config.reload, interval=0.2),
+    config = bot_config.model_copy(
+        update={
+            "knowledge_dir": tmp_path / "knowledge",
+            "admins": (ADMIN,),
+            "reload": bot_config.reload.model_copy(update={"interval": 0.2}),
+        }
     )
     async with running_app(config, botapi.base_url) as app:
         yield app, tmp_path / "knowledge"

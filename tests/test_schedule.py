@@ -29,7 +29,7 @@ def utc(*args: int) -> dt.datetime:
 
 
 def sched(month=1, day=1, time="10:00", timezone="Europe/Moscow", grace_days=7.0) -> Schedule:
-    return Schedule.from_config(DigestConfig(month, day, time, timezone, grace_days))
+    return Schedule.from_config(DigestConfig(month=month, day=day, time=time, timezone=timezone, grace_days=grace_days))
 
 
 def test_default_schedule_is_1_january_10_00_moscow_which_is_07_00_utc():

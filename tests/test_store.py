@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import re
 import sqlite3
 
 import pytest
 
-from bot.config import load_config
+from bot.config import ConfigError, load_config
 from bot.store.database import (
     DROPPED,
     MIGRATIONS,
@@ -51,6 +52,36 @@ async def test_first_start_creates_the_folder_and_a_wal_database_at_the_latest_v
         tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert raw.execute("SELECT version FROM schema_version").fetchall() == [(len(MIGRATIONS),)]
     assert {"subscribers", "deliveries", "broadcasts", "scheduled_runs", "questions"} <= tables
+
+
+async def test_a_database_url_opens_the_same_file_and_creates_its_folder(db_path):
+    s = await open_store(f"sqlite+aiosqlite:///{db_path}")
+    try:
+        await s.subscribe(42)
+    finally:
+        await s.close()
+    s = await open_store(str(db_path))  # the plain path of the same file
+    try:
+        assert await s.is_subscribed(42)
+    finally:
+        await s.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        (
+            "postgresql+nosuch://bot:hunter2@db.example.org/bot",
+            "database postgresql+nosuch://bot:***@db.example.org/bot",
+        ),
+        ("sqlite:///bot.sqlite3", "not async"),  # the synchronous driver
+        ("post gres://bot:hunter2@db/bot", "not an SQLAlchemy URL"),
+    ],
+)
+async def test_an_unusable_database_url_is_a_config_error_without_the_password(url, fragment):
+    with pytest.raises(ConfigError, match=re.escape(fragment)) as info:
+        await open_store(url)
+    assert "hunter2" not in str(info.value)
 
 
 async def test_migrations_apply_in_order_and_keep_the_data(db_path):
@@ -198,7 +229,7 @@ async def test_unanswered_questions_are_grouped_most_frequent_first(store):
 
 async def test_unanswered_command_reads_the_configured_database(db_path, monkeypatch, capsys):
     monkeypatch.setenv("BOT_DATABASE", str(db_path))
-    assert load_config().database == db_path  # the environment overrides config.yaml
+    assert load_config().database == str(db_path)  # the environment overrides config.yaml
     s = await open_store(db_path)
     await s.record_question("Is the moon Chinese?", answered=False, low_confidence=False, score=5)
     await s.record_question("is the moon chinese", answered=False, low_confidence=False, score=5)

@@ -8,7 +8,6 @@ deliberate misfire handling, and starts a run missed within the grace period (on
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 
 import pytest
@@ -27,7 +26,7 @@ ADMIN, USER, OTHER, GROUP = 9001, 4242, 4343, -100777
 @pytest.fixture
 def bot_config(bot_config):
     """The conftest config, with one admin."""
-    return dataclasses.replace(bot_config, admins=(ADMIN,))
+    return bot_config.model_copy(update={"admins": (ADMIN,)})
 
 
 async def say(srv, chat_id: int, text: str, *, user_id: int | None = None, **kwargs) -> dict:

@@ -33,6 +33,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from bot.config import ConfigError, database_url
+
 if TYPE_CHECKING:  # types only: the store does not need pydantic at run time
     from pydantic import JsonValue
 
@@ -233,14 +235,6 @@ _PUNCT = re.compile(r"[^\w\s]+", re.UNICODE)
 def normalise_question(text: str) -> str:
     """Lower case, punctuation dropped, whitespace collapsed: 'What about trade?!' and 'what about trade' group."""
     return " ".join(_PUNCT.sub(" ", text.casefold()).split())
-
-
-def database_url(database: str | Path) -> str:
-    """An SQLAlchemy async URL: a path becomes an aiosqlite URL; a URL (with '://') is used as given."""
-    text = str(database)
-    if "://" in text:
-        return text
-    return f"sqlite+aiosqlite:///{Path(text).expanduser().resolve()}"
 
 
 def process_owner() -> str:
@@ -816,14 +810,27 @@ async def migrate(engine: AsyncEngine, migrations: Sequence[Callable[[Connection
                 await conn.execute(schema_version.update().values(version=version + 1))
 
 
+def shown_url(database: str | Path) -> str:
+    """The database setting as an SQLAlchemy URL fit to print: the password, if any, masked."""
+    try:
+        return sa.make_url(database_url(database)).render_as_string(hide_password=True)
+    except (sa.exc.ArgumentError, ValueError):
+        return "(not an SQLAlchemy URL)"  # the text itself may hold a password
+
+
 async def open_store(database: str | Path, migrations: Sequence[Callable[[Connection], None]] = MIGRATIONS) -> Store:
-    """Open (creating the file and its folder if needed) and migrate the database; `database` is a path or URL."""
-    url = database_url(database)
-    if url.startswith("sqlite"):
-        path = sa.make_url(url).database
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url)
+    """Open (creating the file and its folder if needed) and migrate the database.
+
+    `database` is the `database` setting (a path or an SQLAlchemy URL, see `bot.config.database_url`). A URL
+    SQLAlchemy cannot use (unparsable, unknown dialect, driver not installed or not async) is a ConfigError
+    that shows the URL without its password."""
+    try:
+        url = sa.make_url(database_url(database))
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url)
+    except (sa.exc.ArgumentError, sa.exc.InvalidRequestError, ImportError, ValueError) as exc:
+        raise ConfigError(f"database {shown_url(database)} cannot be used: {exc}") from None
     if engine.dialect.name == "sqlite":
         _sqlite_setup(engine)
     try:
