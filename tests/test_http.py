@@ -187,3 +187,13 @@ async def test_requests_need_initialize_and_it_can_follow_shutdown(server):
         await request.shutdown()
     with pytest.raises(RuntimeError, match="not initialized"):
         await request.do_request(url, "POST", RequestData())
+
+
+def test_the_application_sends_every_request_over_aiohttp(bot_config):
+    """Replies, broadcasts and getUpdates alike: httpx costs several times the CPU per message (benchmarks)."""
+    from bot.telegram.app import build_application
+
+    application = build_application(bot_config, TOKEN, base_url="http://127.0.0.1:9/bot", with_subscriptions=False)
+    get_updates, other = application.bot._request  # PTB's (getUpdates request, every other request)
+    assert isinstance(get_updates, AiohttpRequest) and isinstance(other, AiohttpRequest)
+    assert application.bot.request is other

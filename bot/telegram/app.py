@@ -40,6 +40,7 @@ from telegram.ext import (
 from bot.config import Config, bot_token, load_config
 from bot.delivery.schedule import Schedule
 from bot.telegram import handlers
+from bot.telegram.http import AiohttpRequest
 from bot.telegram.updatelog import LoggingApplication
 
 if TYPE_CHECKING:
@@ -237,6 +238,10 @@ def build_application(
         .base_url(base_url)
         .base_file_url(file_base_url(base_url))
         .defaults(bot_defaults(config))
+        # All Bot API traffic over aiohttp: a fraction of httpx's CPU per request (benchmarks/broadcast.py). Pool
+        # sizes as PTB's defaults: 256 connections for requests, one for getUpdates.
+        .request(AiohttpRequest())
+        .get_updates_request(AiohttpRequest(connection_pool_size=1))
         # Telegram's flood limits (30 messages/s overall, 20 a minute per group) for replies, 429 retry_after waited
         # out; the digest broadcast passes by it (PRELIMITED), limited by its own bucket at broadcast.rate_per_second
         .rate_limiter(BotRateLimiter(max_retries=3))
@@ -332,7 +337,6 @@ def main_send_digest(args: argparse.Namespace) -> int:
     from bot.delivery.broadcast import send_digest
     from bot.knowledge.facts import load_knowledge
     from bot.store.database import open_store
-    from bot.telegram.http import AiohttpRequest
 
     config = load_config(getattr(args, "config", None))
     token = bot_token()

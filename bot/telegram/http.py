@@ -1,6 +1,7 @@
 """An aiohttp backend for python-telegram-bot: `AiohttpRequest`, a `telegram.request.BaseRequest`.
 
-This module owns how the bot speaks HTTP when the cost per request matters (the digest broadcast sends up
+This module owns how the bot speaks HTTP: the Application sends every request through it (getUpdates
+included), and so does `send-digest`, because the cost per request matters (the digest broadcast sends up
 to a thousand messages a second). The bot stays a real `telegram.Bot` and PTB still turns Telegram's answers
 into `RetryAfter`, `Forbidden`, `BadRequest` and so on; what changes is the transport: one pooled aiohttp
 `ClientSession` (keep-alive connections, at most `connection_pool_size` of them) instead of httpx, whose
