@@ -301,7 +301,9 @@ async def test_in_the_bot_a_broadcast_keeps_its_configured_rate_and_is_not_limit
     summary = await broadcast(bot, store, 2025, ["hello"], settings, rate_limit_args=prelimited(bot))
     elapsed = asyncio.get_running_loop().time() - started
     assert summary.sent == len(chats) and server.stats.per_chat == dict.fromkeys(chats, 1)
-    assert server.stats.peak_per_second <= settings.rate_per_second + 1  # the configured rate, kept
+    # The configured rate, kept (within 10%: the server shares this event loop, so a stall on a busy machine
+    # hands it a few sends at once).
+    assert server.stats.peak_per_second <= settings.rate_per_second * 1.1
     assert "sendmessage" not in through_limiter  # not limited a second time ...
     assert elapsed < len(chats) / 30  # ... nor held to the replies' 30 messages/s
     await bot.send_message(chats[0], "a reply")
