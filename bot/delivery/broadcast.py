@@ -204,8 +204,9 @@ def retry_after_seconds(exc: RetryAfter) -> float:
 
 def backoff(attempt: int, rng: random.Random | None = None) -> float:
     """Seconds to wait before retry number `attempt` (1-based): 1, 2, 4 ... capped, plus up to 25% jitter."""
-    delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
-    return delay * (1 + (rng or random).random() * 0.25)
+    delay = min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** (attempt - 1))
+    jitter = rng.random() if rng is not None else random.random()
+    return delay * (1 + jitter * 0.25)
 
 
 async def broadcast(
@@ -405,7 +406,15 @@ async def _send_all(
         await journal.close()
     if fatal:
         raise fatal[0]
-    summary = Summary(year, already=plan.already, **counts)
+    summary = Summary(
+        year,
+        sent=counts["sent"],
+        already=plan.already,
+        unsubscribed=counts["unsubscribed"],
+        failed=counts["failed"],
+        messages=counts["messages"],
+        throttled=counts["throttled"],
+    )
     log.info("%s", summary.text())
     return summary
 

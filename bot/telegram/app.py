@@ -118,7 +118,7 @@ def setup_logging(config: Config, token: str) -> RedactSecrets:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     threading.excepthook = lambda hook: log.error(
-        "uncaught exception in thread %s", hook.thread, exc_info=(hook.exc_type, hook.exc_value, hook.exc_traceback)
+        "uncaught exception in thread %s", hook.thread, exc_info=hook.exc_value
     )
     return redact
 

@@ -26,7 +26,7 @@ import functools
 import inspect
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any
 
 from telegram import (
@@ -65,7 +65,7 @@ CONFIG, KNOWLEDGE, INDEX, ON_UNANSWERED = "config", "knowledge", "index", "on_un
 ON_QUESTION = "on_question"  # hook(answer, chat_id) for every question: counts for /stats
 NOT_ALLOWED = "Not allowed: this command is only for the bot's administrators."
 
-Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
 
 
 def admin_only(callback: Handler) -> Handler:
@@ -164,14 +164,14 @@ async def send_html(
 async def typing(context: ContextTypes.DEFAULT_TYPE, chat_id: int | None) -> AsyncIterator[None]:
     """Show "typing…" in the chat while the enclosed work takes longer than TYPING_DELAY."""
 
-    async def keep_typing() -> None:
+    async def keep_typing(chat_id: int) -> None:
         await asyncio.sleep(TYPING_DELAY)
         while True:
             with contextlib.suppress(TelegramError):
                 await context.bot.send_chat_action(chat_id, ChatAction.TYPING)
             await asyncio.sleep(TYPING_REPEAT)
 
-    task = asyncio.create_task(keep_typing()) if chat_id is not None else None
+    task = asyncio.create_task(keep_typing(chat_id)) if chat_id is not None else None
     try:
         yield
     finally:
@@ -375,7 +375,10 @@ def quote_reply(knowledge: Any, query: str, exclude: str | None = None) -> tuple
     if query.strip():
         chosen, others = quotes[0], quotes[1:]
         return render.fact_html(chosen, knowledge), fact_keyboard(others, knowledge)
-    chosen = render.pick_quote(quotes, exclude=exclude)
+    picked = render.pick_quote(quotes, exclude=exclude)
+    if picked is None:  # cannot happen (quotes is not empty), but the type says it may
+        return render.no_quote_html(knowledge, query), None
+    chosen = picked
     keyboard = None
     if len(quotes) > 1:
         keyboard = InlineKeyboardMarkup(

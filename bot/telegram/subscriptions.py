@@ -244,10 +244,13 @@ async def send_digest_command(update: Update, context: ContextTypes.DEFAULT_TYPE
     subscribers = len(await store.active_chat_ids())
     await message.reply_text(f"Sending the {composed.year} digest to {subscribers} subscribed chats…")
 
+    year_found = composed.year
+    assert year_found is not None  # a found digest has its year
+
     async def run() -> None:
         try:
             summary = await send_digest(
-                context.bot, store, knowledge, composed.year, config.broadcast, rate_limit_args=prelimited(context.bot)
+                context.bot, store, knowledge, year_found, config.broadcast, rate_limit_args=prelimited(context.bot)
             )
             text = summary.text()
         except Exception as exc:  # reported to the admin who asked; details in the log
