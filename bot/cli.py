@@ -30,7 +30,10 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bot", description="China–Russia New Year exchange facts bot")
+    # `python -m bot` or the console script `china-russia-bot`: usage lines name what the user typed.
+    invoked = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    prog = "python -m bot" if invoked in {"", "__main__.py", "-c"} else invoked
+    parser = argparse.ArgumentParser(prog=prog, description="China–Russia New Year exchange facts bot")
     parser.add_argument("--config", help="config file (default: config.yaml, or $BOT_CONFIG)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
