@@ -70,6 +70,8 @@ class Scored:
     def describe(self) -> str:
         a = self.answer
         got = ", ".join(f.id for f in a.facts[:3]) if a.answered else "declined"
+        if not a.answered and a.suggestions:
+            got += f" (suggested {', '.join(f.id for f in a.suggestions[:3])})"
         want = (
             ", ".join(self.question.expect)
             if self.question.expect
@@ -78,8 +80,17 @@ class Scored:
         return f"  [{self.question.style}] {self.question.q!r}\n      want {want}; got {got}; score {a.score:.1f}"
 
 
+LEGACY_KEYS = {"in_scope": {"q", "expect", "note"}, "out_of_scope": {"q", "note"}}
+
+
 def _legacy() -> list[Question]:
     data = yaml.safe_load(LEGACY_FILE.read_text(encoding="utf-8"))
+    # A misspelt key ("expects", "question") would silently drop an entry's meaning: reject it.
+    for section, allowed in LEGACY_KEYS.items():
+        for item in data[section]:
+            unknown = set(item) - allowed
+            if unknown:
+                raise ValueError(f"{LEGACY_FILE.name} {section}: unknown keys {sorted(unknown)} in {item}")
     out = [
         Question(str(i["q"]), True, "tune", "legacy", LEGACY_FILE.name, expect=tuple(i["expect"]))
         for i in data["in_scope"]
