@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
-        from bot.knowledge.facts import KnowledgeError  # imported late: most commands never need pydantic's import cost
+        from bot.knowledge.facts import KnowledgeError  # imported late: most commands never load the knowledge layer
 
         if not isinstance(exc, KnowledgeError):
             raise
