@@ -6,8 +6,8 @@ shared services in `bot_data` ("config", "knowledge", "index") and registers the
 setMyCommands, and `main_run` is `python -m bot run`: config and token, token-safe logging, then long polling
 or, when configured, a webhook whose secret token PTB checks on every request. `main_send_digest` is
 `python -m bot send-digest`: the same config, token and logging, a `Bot` of its own and the store, handed to
-`bot.delivery.broadcast.send_digest`. The token is read only from TELEGRAM_BOT_TOKEN and a logging filter
-removes it from every log record, tracebacks included.
+`bot.delivery.broadcast.broadcast` with the digest composed once. The token is read only from
+TELEGRAM_BOT_TOKEN and a logging filter removes it from every log record, tracebacks included.
 """
 
 from __future__ import annotations
@@ -334,7 +334,7 @@ def main_send_digest(args: argparse.Namespace) -> int:
     from telegram.ext import ExtBot
 
     from bot.delivery import digest
-    from bot.delivery.broadcast import send_digest
+    from bot.delivery.broadcast import broadcast
     from bot.knowledge.facts import load_knowledge
     from bot.store.database import open_store
 
@@ -348,7 +348,7 @@ def main_send_digest(args: argparse.Namespace) -> int:
     if not composed.found or composed.year is None:  # said before anything is opened or sent
         print(digest.render_plain(composed), file=sys.stderr)
         return 2
-    found_year = composed.year
+    found_year, parts = composed.year, digest.render_parts(composed)
 
     async def run() -> Summary:
         request = AiohttpRequest(connection_pool_size=config.broadcast.concurrency + 4)
@@ -356,7 +356,7 @@ def main_send_digest(args: argparse.Namespace) -> int:
         store = await open_store(config.database)
         try:
             async with bot:  # getMe: checks the token and that the Bot API answers
-                return await send_digest(bot, store, knowledge, found_year, config.broadcast)
+                return await broadcast(bot, store, found_year, parts, config.broadcast)
         finally:
             await store.close()
 
